@@ -1,0 +1,7 @@
+"""Manipulations of the training data (attacks) and the forget sets drawn from them."""
+
+from . import badnet, interclass  # noqa: F401  (registers the manipulations)
+from .badnet import BadNet, stamp_trigger
+from .base import MANIPULATIONS, Manipulated, build_manipulation
+from .forget_sets import forget_sets, forget_size
+from .interclass import InterclassConfusion

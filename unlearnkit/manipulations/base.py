@@ -1,0 +1,79 @@
+"""What every manipulation returns, and the registry of manipulation configs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+from ..config import ConfigError, check_range, from_dict
+from ..data.core import DataSplits, ImageSet
+from ..data.pipeline import PostAugment, TrainingSet
+from ..registry import Registry
+
+
+@dataclass
+class Manipulated:
+    """A manipulated training set and the test-time domain the manipulation affects.
+
+    Index conventions: ``manipulated`` (S_m) holds positions in ``splits.train``; ``affected_test``
+    (D_m) carries test-set ids in its ``ids``; ``retain_test_mask`` is a boolean mask over the test
+    set selecting the samples outside D_m (where Acc_retain is measured).
+    """
+
+    name: str
+    train: TrainingSet
+    clean_train_labels: torch.Tensor
+    manipulated: torch.Tensor
+    affected_test: ImageSet
+    retain_test_mask: torch.Tensor
+    target_class: int | None = None
+
+    @property
+    def n_manipulated(self) -> int:
+        return len(self.manipulated)
+
+
+class ManipulationConfig(Protocol):
+    name: ClassVar[str]
+
+    def apply(self, splits: DataSplits) -> Manipulated: ...
+
+
+MANIPULATIONS: Registry[type] = Registry("manipulation")
+
+
+def build_manipulation(values: Mapping[str, Any]) -> ManipulationConfig:
+    """``{"name": "badnet", ...}`` -> the validated config of that manipulation."""
+    values = dict(values)
+    if "name" not in values:
+        raise ConfigError(f"manipulation needs a 'name' (one of {', '.join(MANIPULATIONS.names())})")
+    cls = MANIPULATIONS.get(values.pop("name"))
+    return from_dict(cls, values, prefix="manipulation.")
+
+
+def count_from(name: str, count: int | None, fraction: float | None, default_fraction: float,
+               population: int) -> int:
+    """Resolve a size given as an absolute ``count`` or a ``fraction`` of ``population`` (not both)."""
+    if count is not None and fraction is not None:
+        raise ConfigError(f"{name}: give only one of 'count' and 'fraction', got both")
+    if count is None:
+        fraction = default_fraction if fraction is None else fraction
+        check_range(f"{name}.fraction", fraction, 0.0, 1.0, low_open=True)
+        count = int(math.floor(fraction * population + 0.5))
+    check_range(f"{name}.count", count, 1, population)
+    return count
+
+
+def check_class(name: str, value: int, num_classes: int) -> None:
+    if not 0 <= value < num_classes:
+        raise ConfigError(f"{name} must be a class in [0, {num_classes - 1}], got {value}")
+
+
+def unchanged_training_set(splits: DataSplits, labels: torch.Tensor, hook: PostAugment | None) -> TrainingSet:
+    train = splits.train
+    index = torch.arange(len(train), device=train.images.device)
+    return TrainingSet(train.images, labels, index, hook)
