@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from .store import ArtifactStore
 
 
@@ -22,6 +24,16 @@ def demo(args: argparse.Namespace) -> int:
     print(f"clean test accuracy   {metrics['acc_clean']:.4f}")
     print(f"attack success rate   {metrics['asr']:.4f}")
     print(f"Acc_corr (triggered)  {metrics['acc_corr']:.4f}")
+    if args.methods:
+        from .unlearning import Budget, run_alpha_sweep
+
+        alphas = [float(a) for a in args.alphas.split(",")]
+        budget = Budget(fraction=args.budget_fraction) if args.budget_fraction else None
+        table = pd.concat([run_alpha_sweep(result, method.strip(), alphas, budget=budget)
+                           for method in args.methods.split(",")], ignore_index=True)
+        columns = ["method", "alpha", "n_forget", "acc_clean", "acc_corr", "asr", "unlearn_steps", "unlearn_seconds"]
+        print()
+        print(table[columns].to_string(index=False, float_format=lambda value: f"{value:.4f}"))
     return 0
 
 
@@ -35,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--out", default="outputs", help="artifact root (default outputs/)")
     demo_parser.add_argument("--force", action="store_true", help="retrain even if a cached model exists")
     demo_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo_parser.add_argument("--methods", default="",
+                             help="then unlearn with these methods, comma-separated (e.g. ssd,cf,scrub)")
+    demo_parser.add_argument("--alphas", default="0.1,1.0", help="identified fractions of the poison (default 0.1,1.0)")
+    demo_parser.add_argument("--budget-fraction", type=float, default=None,
+                             help="unlearning steps as a share of the training steps "
+                                  "(default: each method's own; 1/4 for fine-tuning methods, all for rewod)")
     demo_parser.set_defaults(handler=demo)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -5,4 +5,5 @@ from .base import METHODS, Budget, Method, UnlearningResult, UnlearningTask, met
 from .grids import GRIDS, named_grid
 from .selection import SelectionScore, select_best, selection_score
 from .ssd import SSDImportances, dampen, importance, ssd_importances
+from .runner import run_alpha_sweep
 from .task import make_task

@@ -39,8 +39,9 @@ def finetune_retain(task: UnlearningTask, k: int | None, lr: float | None, steps
     model = copy_of_original(task)
     frozen, trained = split_blocks(model, k)
     if reinitialise:
-        for block in trained:
-            reinitialise_(block, seed)
+        # One seeded stream for all k blocks: seeding each block alike would give blocks of the
+        # same architecture identical weights.
+        reinitialise_(torch.nn.ModuleList(trained), seed)
     parameters = set_trainable(model, frozen)
     noise = torch.Generator(device=task.device).manual_seed(seed + 1)
     optimise(model, parameters, task.recipe, lr or task.recipe.lr, steps,

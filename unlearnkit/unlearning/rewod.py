@@ -23,8 +23,7 @@ class RewoD(Method):
     name: ClassVar[str] = "rewod"
     Params: ClassVar[type] = RewoDParams
 
-    def default_steps(self, task: UnlearningTask) -> int:
-        return task.recipe.steps
+    default_fraction: ClassVar[float] = 1.0
 
     def unlearn(self, task: UnlearningTask, params: RewoDParams, steps: int, seed: int) -> UnlearningResult:
         model = task.new_model(seed)

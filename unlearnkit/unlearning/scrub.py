@@ -8,14 +8,14 @@ Temperature ``T`` softens both distributions.
 ``forget_loss="kl"`` is the original max step (maximise KL(teacher || student) on S_f).
 ``forget_loss="ce"`` is the variant of the corrective-unlearning code (Goel et al. 2024, A.2:
 "gradient ascent using the task-loss for S_f"). Goel et al. run 1000 steps at lr 0.0025 with the
-first 200 ascending, T = 4, and tune alpha over {0.001, ..., 10}.
+first 200 (a fifth, the default here) ascending, T = 4, and tune alpha over {0.001, ..., 10}.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Literal, ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -35,8 +35,8 @@ class ScrubParams:
     """Weight of the cross-entropy term of the min step."""
     temperature: float = 4.0
     lr: float = 0.0025
-    msteps: int = 200
-    """Max steps happen only in the first ``msteps`` steps."""
+    msteps: int | None = None
+    """Max steps happen only in the first ``msteps`` steps (None: the first fifth, Goel et al.'s 200 of 1000)."""
     forget_loss: Literal["kl", "ce"] = "kl"
 
     def __post_init__(self) -> None:
@@ -44,7 +44,8 @@ class ScrubParams:
         check_range("gamma", self.gamma, 0.0)
         check_range("temperature", self.temperature, 0.0, low_open=True)
         check_range("lr", self.lr, 0.0, low_open=True)
-        check_range("msteps", self.msteps, 0)
+        if self.msteps is not None:
+            check_range("msteps", self.msteps, 0)
 
 
 @METHODS.register("scrub")
@@ -58,7 +59,7 @@ class Scrub(Method):
         device = task.device
         recipe = task.recipe
         generator = torch.Generator(device=device).manual_seed(seed)
-        max_steps = min(params.msteps, steps)
+        max_steps = min(round(0.2 * steps) if params.msteps is None else params.msteps, steps)
         retain = batches(task.retain, task.info, recipe, steps, generator)
         forget = batches(task.forget, task.info, recipe, max(max_steps, 1), generator)
         optimizer = make_optimizer(student.parameters(), recipe)

@@ -51,11 +51,13 @@ def select_best(runs: pd.DataFrame, group_by: Sequence[str], original_val_acc: f
     share of the original model's before picking. The result has a ``flag_low_val_acc`` column that
     marks picks whose validation accuracy is below ``collapse_warning`` times the original's.
     """
-    candidates = runs
+    # idxmax returns index labels: stacked sweep tables repeat them, and .loc would then pick
+    # every row sharing the winning label.
+    candidates = runs.reset_index(drop=True)
     if min_relative_val_acc is not None:
         if original_val_acc is None:
             raise ValueError("min_relative_val_acc needs original_val_acc")
-        candidates = runs[runs["val_acc"] >= min_relative_val_acc * original_val_acc]
+        candidates = candidates[candidates["val_acc"] >= min_relative_val_acc * original_val_acc]
     best = candidates.loc[candidates.groupby(list(group_by), dropna=False)["score"].idxmax()].copy()
     threshold = collapse_warning * original_val_acc if original_val_acc is not None else float("-inf")
     best["flag_low_val_acc"] = best["val_acc"] < threshold

@@ -15,6 +15,7 @@ and stay untouched.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -33,28 +34,57 @@ def _accumulate(squares: list[torch.Tensor], grads: tuple[torch.Tensor, ...]) ->
     torch._foreach_addcmul_(squares, grads, grads)
 
 
+@torch.no_grad()
+def _in_channels_last(parameters: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The parameters to differentiate: each 4-D one in channels_last, as ``module.to`` would store it.
+
+    A convolution runs in NHWC when its input or its weight is channels_last, and a one-channel input
+    (MNIST) is ambiguous, so with NCHW weights the network would run in NCHW. With channels_last
+    weights it runs exactly as a model converted by the trainer (``model.to(memory_format=...)``)
+    does, whatever layout the caller's model has: same kernels, hence bitwise the same importances.
+    Converted weights are detached copies with the same values and ``requires_grad``, so the caller's
+    model is never touched; weights already in that layout are used as they are.
+    """
+    converted = []
+    for p in parameters:
+        q = p.to(memory_format=torch.channels_last) if p.dim() == 4 else p
+        converted.append(p if q is p else q.requires_grad_(p.requires_grad))
+    return tuple(converted)
+
+
 def importance(model: torch.nn.Module, data: TrainingSet, info: DatasetInfo, batch_size: int,
                channels_last: bool = True) -> dict[str, torch.Tensor]:
     """Mean over fixed-order mini-batches of the squared gradient of the batch-mean cross-entropy.
 
     Samples are presented as they were trained on (manipulation hook applied, no augmentation).
     The model is put in eval mode, so batch-norm uses its running statistics and nothing changes.
+    With ``channels_last`` the convolutions run in NHWC (inputs and, through detached copies, the
+    weights); the importances come back in the layout of the model's own parameters.
     """
     was_training = model.training
     model.eval()
-    names, parameters = zip(*[(n, p) for n, p in model.named_parameters()])
-    squares = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in parameters]
+    names, parameters = zip(*model.named_parameters())
+    differentiated = _in_channels_last(parameters) if channels_last else parameters
+    if all(d is p for d, p in zip(differentiated, parameters)):
+        forward = model
+    else:
+        forward = functools.partial(torch.func.functional_call, model, dict(zip(names, differentiated)))
+    squares = [torch.zeros_like(d, memory_format=torch.preserve_format) for d in differentiated]
     batches = 0
     try:
         for start in range(0, len(data), batch_size):
             stop = min(start + batch_size, len(data))
             inputs = prepare(data.images[start:stop], data.index[start:stop], info, data.post_augment, channels_last)
-            loss = F.cross_entropy(model(inputs), data.labels[start:stop])
-            _accumulate(squares, torch.autograd.grad(loss, parameters))
+            loss = F.cross_entropy(forward(inputs), data.labels[start:stop])
+            _accumulate(squares, torch.autograd.grad(loss, differentiated))
             batches += 1
     finally:
         model.train(was_training)
-    return {name: square.div_(max(batches, 1)) for name, square in zip(names, squares)}
+    return {name: _in_layout_of(p, square.div_(max(batches, 1))) for name, square, p in zip(names, squares, parameters)}
+
+
+def _in_layout_of(parameter: torch.Tensor, square: torch.Tensor) -> torch.Tensor:
+    return square if square.stride() == parameter.stride() else torch.empty_like(parameter).copy_(square)
 
 
 @dataclass
