@@ -17,8 +17,9 @@ quickstart: $(INSTALLED)  ## BadNet-poison the embedded MNIST, train, print accu
 test: $(INSTALLED)  ## the test suite
 	$(PY) -m pytest
 
-benchmark: $(INSTALLED)  ## training throughput against a plain DataLoader baseline
+benchmark: $(INSTALLED)  ## training and SSD-importance throughput against plain-PyTorch baselines
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/ssd_importance.py
 
 clean:
 	rm -rf $(VENV) outputs/*/ .pytest_cache

@@ -90,7 +90,7 @@ def unlearnkit_images_per_second(model, splits, batch_size, steps, warmup, devic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resnet9")
+    parser.add_argument("--model", default="small-cnn", help="registered model (default: the CPU default model)")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--root", default=None, help="data root for torchvision datasets")
     parser.add_argument("--batch-size", type=int, default=256)
