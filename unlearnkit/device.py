@@ -22,8 +22,10 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        capability = torch.backends.cpu.get_cpu_capability()
-        return "AVX512" in capability.upper() or "AMX" in capability.upper()
+        # Private probes, so guarded: a torch without them simply trains in fp32.
+        probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+                  getattr(torch.cpu, "_is_amx_tile_supported", None))
+        return any(probe() for probe in probes if probe is not None)
     return False
 
 

@@ -9,6 +9,11 @@ Temperature ``T`` softens both distributions.
 ``forget_loss="ce"`` is the variant of the corrective-unlearning code (Goel et al. 2024, A.2:
 "gradient ascent using the task-loss for S_f"). Goel et al. run 1000 steps at lr 0.0025 with the
 first 200 (a fifth, the default here) ascending, T = 4, and tune alpha over {0.001, ..., 10}.
+
+The KL max step is unbounded: on a small model whose S_f is all one (target) label it can collapse
+the student to a single class within a few dozen steps (seen on the MNIST BadNet demo with the
+defaults). That is the method's known instability, kept for fidelity; tune ``msteps`` / ``lr`` or use
+``forget_loss="ce"``, and let validation-based selection (which flags collapsed picks) choose.
 """
 
 from __future__ import annotations
