@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearnkit.data import DataConfig, DataSplits, DatasetInfo, ImageSet, load_data
+from unlearnkit.data import DataConfig, DatasetInfo, DataSplits, ImageSet, load_data
 
 TINY_INFO = DatasetInfo(name="tiny", num_classes=4, class_names=("a", "b", "c", "d"),
                         mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), hflip=True, crop_padding=2)

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from unlearnkit.manipulations.base import Manipulated
 from unlearnkit.data import ImageSet
 from unlearnkit.data.pipeline import TrainingSet
+from unlearnkit.manipulations.base import Manipulated
 from unlearnkit.metrics import Predictions, acc_corr, acc_retain, accuracy, attack_success_rate, corrective_metrics
 
 T = torch.tensor

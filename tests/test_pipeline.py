@@ -1,7 +1,7 @@
 import torch
 
 from unlearnkit.data import DataConfig, ImageSet, carve_validation, load_data
-from unlearnkit.data.pipeline import TrainingSet, batch_stream, random_crop, random_flip, sample_batches, predict_logits
+from unlearnkit.data.pipeline import TrainingSet, batch_stream, predict_logits, random_crop, random_flip, sample_batches
 
 
 def test_random_crop_takes_a_window_of_the_padded_image():
@@ -11,7 +11,8 @@ def test_random_crop_takes_a_window_of_the_padded_image():
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     offsets = set()
     for i in range(64):
-        matches = [(t, l) for t in range(5) for l in range(5) if torch.equal(padded[i, :, t:t + 8, l:l + 8], cropped[i])]
+        matches = [(top, left) for top in range(5) for left in range(5)
+                   if torch.equal(padded[i, :, top:top + 8, left:left + 8], cropped[i])]
         assert matches, f"sample {i} is not a window of its padded image"
         offsets.add(matches[0])
     assert len(offsets) > 5  # offsets really vary per sample
@@ -36,7 +37,10 @@ def test_sample_batches_cover_each_epoch_without_repeats():
 
 def test_batch_stream_is_seeded(tiny_splits):
     data = TrainingSet(tiny_splits.train.images, tiny_splits.train.labels, torch.arange(200))
-    run = lambda seed: [b for b in batch_stream(data, tiny_splits.info, 32, 3, torch.Generator().manual_seed(seed))]
+
+    def run(seed):
+        return list(batch_stream(data, tiny_splits.info, 32, 3, torch.Generator().manual_seed(seed)))
+
     first, again, other = run(0), run(0), run(1)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[2], b[2]) for a, b in zip(first, again))
     assert not torch.equal(first[0][2], other[0][2])

@@ -28,8 +28,16 @@ from unlearnkit.models import BlockNet
 from unlearnkit.registry import UnknownNameError
 from unlearnkit.store import ArtifactStore
 from unlearnkit.training import TrainConfig, train
-from unlearnkit.unlearning import (METHODS, Budget, UnlearningTask, make_task, named_grid, select_best,
-                                   selection_score, unlearn)
+from unlearnkit.unlearning import (
+    METHODS,
+    Budget,
+    UnlearningTask,
+    make_task,
+    named_grid,
+    select_best,
+    selection_score,
+    unlearn,
+)
 from unlearnkit.unlearning.badt import incompetent_teacher
 from unlearnkit.unlearning.selection import forget_predictions
 

@@ -11,7 +11,7 @@ import torch
 
 from ..config import ConfigError, check_range
 from ..registry import Registry
-from .core import DataSplits, DatasetInfo, ImageSet, carve_validation, take_subset
+from .core import DatasetInfo, DataSplits, ImageSet, carve_validation, take_subset
 
 RawLoader = Callable[[Path | None, bool], tuple[DatasetInfo, ImageSet, ImageSet]]
 """``loader(root, download) -> (info, train, test)`` with uint8 tensors on the CPU."""

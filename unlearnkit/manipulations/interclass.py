@@ -15,7 +15,6 @@ from ..config import ConfigError
 from ..data.core import DataSplits
 from .base import MANIPULATIONS, Manipulated, check_class, count_from, unchanged_training_set
 
-
 DEFAULT_FRACTION = 0.1  # Goel et al. (2024) default
 
 

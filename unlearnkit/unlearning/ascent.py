@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import check_range
-from .base import METHODS, Method, UnlearningResult, UnlearningTask, copy_of_original
+from .base import METHODS, Method, UnlearningResult, copy_of_original
 from .loop import batches, optimise, set_trainable
 
 

@@ -94,8 +94,9 @@ class Method:
 
     name: ClassVar[str]
     Params: ClassVar[type]
-    uses_budget: ClassVar[bool] = True
 
+    uses_budget: ClassVar[bool] = True
+    """False for training-free methods, which ignore any budget."""
     default_fraction: ClassVar[float] = 0.25
 
     def default_steps(self, task: UnlearningTask) -> int:
@@ -130,7 +131,7 @@ def unlearn(name: str, task: UnlearningTask, params: Mapping[str, Any] | Any | N
     if params is None or isinstance(params, Mapping):
         params = method_params(name, params)
     method.validate(params, task)
-    steps = (budget or Budget()).resolve(task.recipe.steps, method.default_steps(task))
+    steps = (budget or Budget()).resolve(task.recipe.steps, method.default_steps(task)) if method.uses_budget else 0
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[task.device] if task.device.type == "cuda" else []):
         torch.manual_seed(seed)

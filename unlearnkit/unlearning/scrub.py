@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..config import check_range
 from ..device import autocast
-from ..training import make_optimizer, lr_at
+from ..training import lr_at, make_optimizer
 from .base import METHODS, Method, UnlearningResult, UnlearningTask, copy_of_original
 from .loop import batches, kl_to_teacher
 

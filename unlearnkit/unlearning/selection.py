@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..data.pipeline import TrainingSet, predict_logits
 from ..data.core import DatasetInfo, ImageSet
+from ..data.pipeline import TrainingSet, predict_logits
 from ..metrics import accuracy
 
 

@@ -150,10 +150,8 @@ class SSDParams:
 class SelectiveSynapticDampening(Method):
     name: ClassVar[str] = "ssd"
     Params: ClassVar[type] = SSDParams
-    uses_budget: ClassVar[bool] = False
 
-    def default_steps(self, task: UnlearningTask) -> int:
-        return 0
+    uses_budget: ClassVar[bool] = False
 
     def unlearn(self, task: UnlearningTask, params: SSDParams, steps: int, seed: int) -> UnlearningResult:
         importances = ssd_importances(task, params.batch_size, params.reference_set)
