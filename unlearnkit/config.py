@@ -118,6 +118,12 @@ def from_dict(cls: type[C], values: Mapping[str, Any] | None, *, prefix: str = "
         return cls(**kwargs)
     except TypeError as err:  # a required field is missing
         raise ConfigError(f"{prefix or cls.__name__}: {err}") from err
+    except ConfigError as err:
+        # Range checks in __post_init__ name the bare field; only here is it known whose field it is.
+        message = str(err)
+        if prefix and message.split(" ", 1)[0] in fields:
+            raise ConfigError(prefix + message) from err
+        raise
 
 
 def to_dict(config: Any) -> dict[str, Any]:
