@@ -11,8 +11,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev]"
 	touch $(INSTALLED)
 
-quickstart: $(INSTALLED)  ## BadNet-poison the embedded MNIST, train, print accuracy and attack success
-	$(VENV)/bin/unlearnkit demo
+quickstart: $(INSTALLED)  ## the notebook series on the embedded MNIST: outputs/quickstart/
+	$(VENV)/bin/unlearnkit run parameters/quickstart.yaml
 
 test: $(INSTALLED)  ## the test suite
 	$(PY) -m pytest

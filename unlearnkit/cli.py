@@ -37,6 +37,25 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .series.execute import run_series
+
+    try:
+        result = run_series(args.parameters, out=args.out, force=args.force, notebooks=args.notebooks,
+                            progress=not args.quiet)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"unlearnkit run: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if type(err).__name__ != "PapermillExecutionError":
+            raise
+        print(f"unlearnkit run: a notebook failed: {err}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unlearnkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
                              help="unlearning steps as a share of the training steps "
                                   "(default: each method's own; 1/4 for fine-tuning methods, all for rewod)")
     demo_parser.set_defaults(handler=demo)
+    run_parser = commands.add_parser("run", help="execute the notebook series (poison, train, unlearn, evaluate, "
+                                                 "SSD importance) headlessly on a parameter file")
+    run_parser.add_argument("parameters", help="a YAML parameter file, e.g. parameters/quickstart.yaml")
+    run_parser.add_argument("--out", default=None,
+                            help="run folder for artifacts, executed notebooks, results.csv and figures "
+                                 "(default: outputs/<run_name or file name>)")
+    run_parser.add_argument("--force", action="store_true", help="recompute every stage even if cached")
+    run_parser.add_argument("--notebooks", default=None, help="folder of the series' notebooks (default: the kit's)")
+    run_parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    run_parser.set_defaults(handler=run)
     args = parser.parse_args(argv)
     return args.handler(args)
 

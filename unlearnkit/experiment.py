@@ -87,12 +87,16 @@ def train_original(config: ExperimentConfig, store: ArtifactStore | None = None,
             "positions": manipulated.manipulated,
             "ids": splits.train.ids[manipulated.manipulated],
         })
-        write_json(directory / "metrics.json", evaluate(model, splits, manipulated))
+        write_json(directory / "metrics.json", evaluate(model, splits, manipulated, autocast_bf16=config.train.bf16))
         return {"train_seconds": seconds, "device": str(compute_device)}
 
     directory, hit = store.build("original", to_dict(config), build, force=force)
     if hit:
         load_model_weights(directory / "model.safetensors", model)
+    if config.train.channels_last:
+        # As trained: a loaded model would otherwise run in NCHW (a one-channel input cannot tell
+        # convolutions which layout to use), several times slower on CPU.
+        model = model.to(memory_format=torch.channels_last)
     history = pd.read_csv(directory / "history.csv")
     return TrainedOriginal(config, splits, manipulated, model.eval(), history,
                            read_json(directory / "metrics.json"), directory, hit)

@@ -51,16 +51,17 @@ class Predictions:
 
     @classmethod
     def of(cls, model: torch.nn.Module, splits: DataSplits, manipulated: Manipulated,
-           batch_size: int = 1024) -> Predictions:
+           batch_size: int = 1024, autocast_bf16: bool = False) -> Predictions:
         info = splits.info
         train = manipulated.train
         positions = manipulated.manipulated
         return cls(
-            test=predict_logits(model, splits.test, info, batch_size).argmax(1),
-            affected=predict_logits(model, manipulated.affected_test, info, batch_size).argmax(1),
+            test=predict_logits(model, splits.test, info, batch_size, autocast_bf16=autocast_bf16).argmax(1),
+            affected=predict_logits(model, manipulated.affected_test, info, batch_size,
+                                    autocast_bf16=autocast_bf16).argmax(1),
             manipulated_train=predict_logits(
                 model, train.images[positions], info, batch_size,
-                post_augment=train.post_augment, index=train.index[positions],
+                post_augment=train.post_augment, index=train.index[positions], autocast_bf16=autocast_bf16,
             ).argmax(1),
         )
 
@@ -95,6 +96,12 @@ def corrective_metrics(predictions: Predictions, splits: DataSplits, manipulated
 
 
 def evaluate(model: torch.nn.Module, splits: DataSplits, manipulated: Manipulated,
-             forget: torch.Tensor | None = None, batch_size: int = 1024) -> dict[str, float]:
-    """Predict on every evaluation set and return :func:`corrective_metrics`."""
-    return corrective_metrics(Predictions.of(model, splits, manipulated, batch_size), splits, manipulated, forget)
+             forget: torch.Tensor | None = None, batch_size: int = 1024,
+             autocast_bf16: bool = False) -> dict[str, float]:
+    """Predict on every evaluation set and return :func:`corrective_metrics`.
+
+    ``autocast_bf16`` runs inference in bf16 where the device has bf16 units (as the model was
+    trained); predictions can then differ from fp32 on a few borderline samples.
+    """
+    predictions = Predictions.of(model, splits, manipulated, batch_size, autocast_bf16)
+    return corrective_metrics(predictions, splits, manipulated, forget)

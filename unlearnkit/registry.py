@@ -10,11 +10,13 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from .config import ConfigError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
-    """A registry lookup for a name that was never registered."""
+class UnknownNameError(ConfigError, KeyError):
+    """A registry lookup for a name that was never registered (a configuration error)."""
 
     def __str__(self) -> str:  # KeyError would print the repr with quotes
         return str(self.args[0])

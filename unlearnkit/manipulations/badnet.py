@@ -15,7 +15,7 @@ import torch
 
 from ..config import ConfigError, check_range
 from ..data.core import DataSplits, ImageSet
-from .base import MANIPULATIONS, Manipulated, check_class, count_from, unchanged_training_set
+from .base import MANIPULATIONS, Manipulated, check_class, check_size, count_from, unchanged_training_set
 
 
 def stamp_trigger(images: torch.Tensor, patch_size: int, value: float) -> torch.Tensor:
@@ -41,6 +41,7 @@ class BadNet:
     def __post_init__(self) -> None:
         check_range("manipulation.patch_size", self.patch_size, 1)
         check_range("manipulation.target_class", self.target_class, 0)
+        check_size("manipulation", self.count, self.fraction)
 
     def apply(self, splits: DataSplits) -> Manipulated:
         info, train, test = splits.info, splits.train, splits.test

@@ -36,6 +36,15 @@ class Manipulated:
     def n_manipulated(self) -> int:
         return len(self.manipulated)
 
+    def as_trained(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training samples at ``positions`` as the model saw them: uint8 pixels (trigger stamped), labels."""
+        positions = torch.as_tensor(positions, dtype=torch.int64, device=self.train.images.device)
+        pixels = self.train.images[positions]
+        if self.train.post_augment is not None:
+            stamped = self.train.post_augment(pixels.float() / 255, self.train.index[positions])
+            pixels = (stamped * 255).round().clamp(0, 255).to(torch.uint8)
+        return pixels, self.train.labels[positions]
+
 
 class ManipulationConfig(Protocol):
     name: ClassVar[str]
@@ -53,6 +62,16 @@ def build_manipulation(values: Mapping[str, Any]) -> ManipulationConfig:
         raise ConfigError(f"manipulation needs a 'name' (one of {', '.join(MANIPULATIONS.names())})")
     cls = MANIPULATIONS.get(values.pop("name"))
     return from_dict(cls, values, prefix="manipulation.")
+
+
+def check_size(name: str, count: int | None, fraction: float | None) -> None:
+    """Dataset-independent checks of a size given as ``count`` or ``fraction`` (before any data is loaded)."""
+    if count is not None and fraction is not None:
+        raise ConfigError(f"{name}: give only one of 'count' and 'fraction', got both")
+    if fraction is not None:
+        check_range(f"{name}.fraction", fraction, 0.0, 1.0, low_open=True)
+    if count is not None:
+        check_range(f"{name}.count", count, 1)
 
 
 def count_from(name: str, count: int | None, fraction: float | None, default_fraction: float,

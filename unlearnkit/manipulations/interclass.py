@@ -13,7 +13,7 @@ import torch
 
 from ..config import ConfigError
 from ..data.core import DataSplits
-from .base import MANIPULATIONS, Manipulated, check_class, count_from, unchanged_training_set
+from .base import MANIPULATIONS, Manipulated, check_class, check_size, count_from, unchanged_training_set
 
 DEFAULT_FRACTION = 0.1  # Goel et al. (2024) default
 
@@ -31,6 +31,7 @@ class InterclassConfusion:
     def __post_init__(self) -> None:
         if self.class_a == self.class_b:
             raise ConfigError(f"manipulation.class_a and class_b must differ, both are {self.class_a}")
+        check_size("manipulation", self.count, self.fraction)
 
     def apply(self, splits: DataSplits) -> Manipulated:
         info, train, test = splits.info, splits.train, splits.test

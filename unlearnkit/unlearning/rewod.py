@@ -24,6 +24,7 @@ class RewoD(Method):
     Params: ClassVar[type] = RewoDParams
 
     default_fraction: ClassVar[float] = 1.0
+    is_reference: ClassVar[bool] = True
 
     def unlearn(self, task: UnlearningTask, params: RewoDParams, steps: int, seed: int) -> UnlearningResult:
         model = task.new_model(seed)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+import torch
 
 from ..config import to_dict
 from ..experiment import TrainedOriginal
@@ -16,40 +17,45 @@ from .selection import forget_predictions, selection_score
 from .task import make_task
 
 
+def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, alpha: float,
+                         forget: torch.Tensor, budget: Budget | None = None, seed: int = 0) -> dict[str, Any]:
+    """Unlearn the forget set ``forget`` (positions in S_tr) with ``method`` and evaluate the result.
+
+    The row holds the experiment's identity, method and hyper-parameters, alpha, |S_m|, |S_f|, every
+    metric of :func:`unlearnkit.metrics.corrective_metrics`, the validation selection score and the
+    cost (steps, seconds, samples seen).
+    """
+    task = make_task(original, forget)
+    bf16 = original.config.train.bf16  # evaluate in the precision the model was trained in
+    before = forget_predictions(original.model, task.forget, task.info, bf16)
+    result = unlearn(method, task, params, budget, seed)
+    score = selection_score(result.model, task.validation, task.forget, task.info, before, bf16)
+    return {
+        "manipulation": original.manipulated.name,
+        "dataset": original.splits.info.name,
+        "model": original.config.model,
+        "seed": seed,
+        "method": method,
+        "params": to_dict(method_params(method, params) if isinstance(params, Mapping) else params),
+        "alpha": alpha,
+        "n_manipulated": original.manipulated.n_manipulated,
+        "n_forget": len(forget),
+        **evaluate(result.model, original.splits, original.manipulated, forget, autocast_bf16=bf16),
+        "val_acc": score.val_acc,
+        "forget_changed": score.forget_changed,
+        "score": score.score,
+        "unlearn_steps": result.steps,
+        "unlearn_seconds": result.seconds,
+        "unlearn_samples": result.samples_seen,
+        **{f"detail_{key}": value for key, value in result.details.items()},
+    }
+
+
 def run_alpha_sweep(original: TrainedOriginal, method: str, alphas: Sequence[float],
                     params: Mapping[str, Any] | None = None, budget: Budget | None = None,
                     seed: int = 0, forget_seed: int = 0) -> pd.DataFrame:
-    """Unlearn with ``method`` at every alpha (nested forget sets) and evaluate each result.
-
-    Columns: the experiment's identity, method and hyper-parameters, alpha, |S_m|, |S_f|, every
-    metric of :func:`unlearnkit.metrics.corrective_metrics`, the validation selection score and
-    the cost (steps, seconds, samples seen).
-    """
+    """Unlearn with ``method`` at every alpha (nested forget sets), one row per alpha."""
     hyper = method_params(method, params)
     sets = forget_sets(original.manipulated.manipulated, alphas, forget_seed)
-    rows = []
-    for alpha, forget in sets.items():
-        task = make_task(original, forget)
-        before = forget_predictions(original.model, task.forget, task.info)
-        result = unlearn(method, task, hyper, budget, seed)
-        score = selection_score(result.model, task.validation, task.forget, task.info, before)
-        rows.append({
-            "manipulation": original.manipulated.name,
-            "dataset": original.splits.info.name,
-            "model": original.config.model,
-            "seed": seed,
-            "method": method,
-            "params": to_dict(hyper),
-            "alpha": alpha,
-            "n_manipulated": original.manipulated.n_manipulated,
-            "n_forget": len(forget),
-            **evaluate(result.model, original.splits, original.manipulated, forget),
-            "val_acc": score.val_acc,
-            "forget_changed": score.forget_changed,
-            "score": score.score,
-            "unlearn_steps": result.steps,
-            "unlearn_seconds": result.seconds,
-            "unlearn_samples": result.samples_seen,
-            **{f"detail_{key}": value for key, value in result.details.items()},
-        })
+    rows = [unlearn_and_evaluate(original, method, hyper, alpha, forget, budget, seed) for alpha, forget in sets.items()]
     return pd.DataFrame.from_records(rows)

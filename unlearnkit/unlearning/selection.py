@@ -21,9 +21,11 @@ from ..data.pipeline import TrainingSet, predict_logits
 from ..metrics import accuracy
 
 
-def forget_predictions(model: torch.nn.Module, forget: TrainingSet, info: DatasetInfo) -> torch.Tensor:
+def forget_predictions(model: torch.nn.Module, forget: TrainingSet, info: DatasetInfo,
+                       autocast_bf16: bool = False) -> torch.Tensor:
     """Predictions on S_f as trained on (trigger stamped, no augmentation)."""
-    return predict_logits(model, forget.images, info, post_augment=forget.post_augment, index=forget.index).argmax(1)
+    return predict_logits(model, forget.images, info, post_augment=forget.post_augment, index=forget.index,
+                          autocast_bf16=autocast_bf16).argmax(1)
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,10 @@ class SelectionScore:
 
 
 def selection_score(model: torch.nn.Module, validation: ImageSet, forget: TrainingSet, info: DatasetInfo,
-                    original_forget_predictions: torch.Tensor) -> SelectionScore:
-    val_predictions = predict_logits(model, validation, info).argmax(1)
-    changed = (forget_predictions(model, forget, info) != original_forget_predictions).double().mean().item()
+                    original_forget_predictions: torch.Tensor, autocast_bf16: bool = False) -> SelectionScore:
+    val_predictions = predict_logits(model, validation, info, autocast_bf16=autocast_bf16).argmax(1)
+    after = forget_predictions(model, forget, info, autocast_bf16)
+    changed = (after != original_forget_predictions).double().mean().item()
     return SelectionScore(accuracy(val_predictions, validation.labels), changed)
 
 

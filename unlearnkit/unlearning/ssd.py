@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import time
+import weakref
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -154,7 +157,7 @@ class SelectiveSynapticDampening(Method):
     uses_budget: ClassVar[bool] = False
 
     def unlearn(self, task: UnlearningTask, params: SSDParams, steps: int, seed: int) -> UnlearningResult:
-        importances = ssd_importances(task, params.batch_size, params.reference_set)
+        importances, reused_seconds = _shared_importances(task, params.batch_size, params.reference_set)
         model = copy.deepcopy(task.original)
         counts = dampen(model, importances, params.selection_weighting, params.dampening)
         total = sum(p.numel() for p in model.parameters())
@@ -163,4 +166,28 @@ class SelectiveSynapticDampening(Method):
         return UnlearningResult(model, 0, 0.0, seen, {
             "batch_size": importances.batch_size, "reference_set": params.reference_set,
             "selected_parameters": sum(counts.values()), "selected_share": sum(counts.values()) / total,
-        })
+            "importances_reused": reused_seconds > 0,
+        }, reused_seconds=reused_seconds)
+
+
+_LAST_IMPORTANCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shared_importances(task: UnlearningTask, batch_size: int | None,
+                        reference_set: Literal["retain", "full"]) -> tuple[SSDImportances, float]:
+    """The importances of ``task``, reused when the previous SSD run had the same model and data.
+
+    A hyper-parameter grid (Goel et al. sweep 50 pairs of a and lam) needs the importances only once
+    per forget set. The reused result carries the seconds it took, so each run's cost stays the cost
+    of running SSD on its own. Only the latest entry per model is kept.
+    """
+    key = (hashlib.sha1(task.forget.index.cpu().numpy().tobytes()).hexdigest(),
+           hashlib.sha1(task.retain.index.cpu().numpy().tobytes()).hexdigest(),
+           batch_size or task.recipe.batch_size, reference_set, task.recipe.channels_last)
+    cached = _LAST_IMPORTANCES.get(task.original)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    started = time.perf_counter()
+    importances = ssd_importances(task, batch_size, reference_set)
+    _LAST_IMPORTANCES[task.original] = (key, importances, time.perf_counter() - started)
+    return importances, 0.0

@@ -1,0 +1,255 @@
+"""The parameters of the notebook series: one typed, validated schema shared by every notebook.
+
+Every notebook's ``parameters`` cell declares the subset of these fields its stages depend on, with
+the defaults below (the smoke set, so a notebook opened as is runs in seconds). Parameter files
+(``parameters/*.yaml``) use the same flat keys. :func:`load_parameter_file` validates a file before
+any compute: an unknown key, a wrong type or a value out of range stops with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ..config import ConfigError, check_range, from_dict, to_dict
+from ..data import DataConfig
+from ..experiment import ExperimentConfig
+from ..manipulations import build_manipulation
+from ..models import MODELS
+from ..training import TrainConfig
+from ..unlearning import METHODS, Budget, method_params, named_grid
+
+SMOKE_TRAIN = {"steps": 150, "batch_size": 128, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
+SMOKE_MANIPULATIONS = [
+    {"name": "badnet", "target_class": 0, "patch_size": 3, "fraction": 0.03, "seed": 0},
+    {"name": "interclass", "class_a": 3, "class_b": 5, "fraction": 0.1, "seed": 0},
+]
+SMOKE_METHODS = {
+    "rewod": {}, "cf": {}, "eu": {}, "ngd": {}, "ga": {}, "neggrad+": {},
+    "scrub": {"msteps": 5}, "badt": {}, "ssd": {"selection_weighting": [1.0, 10.0]},
+}
+
+
+def _stage(name: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    """A field that belongs to ``name``: the first stage whose artifacts depend on it."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"stage": name})
+    return field(default=default, metadata={"stage": name})
+
+
+@dataclass(frozen=True)
+class SeriesParameters:
+    """Everything the series depends on. Field order follows the stages that first use each field."""
+
+    # Where artifacts go and how to compute (no effect on results).
+    run_name: str = _stage("common", "smoke")
+    output_root: str | None = _stage("common", None)
+    device: str | None = _stage("common", None)
+    progress: bool = _stage("common", True)
+    force: bool = _stage("common", False)
+    export_png: bool = _stage("common", True)
+    # 01 poison: data, manipulations, identified fractions and seeds.
+    dataset: str = _stage("poison", "mnist")
+    data_root: str | None = _stage("poison", None)
+    download: bool = _stage("poison", False)
+    val_size: int = _stage("poison", 500)
+    train_subset: int | None = _stage("poison", 4000)
+    test_subset: int | None = _stage("poison", 1000)
+    data_seed: int = _stage("poison", 0)
+    manipulations: list[dict[str, Any]] = _stage("poison", factory=lambda: [dict(m) for m in SMOKE_MANIPULATIONS])
+    alphas: list[float] = _stage("poison", factory=lambda: [0.5, 1.0])
+    seeds: list[int] = _stage("poison", factory=lambda: [0])
+    # 02 train: the original model M_o.
+    model: str = _stage("train", "small-cnn")
+    train: dict[str, Any] = _stage("train", factory=lambda: dict(SMOKE_TRAIN))
+    # 03 unlearn: methods with their hyper-parameters (a list sweeps, "grid" names a paper grid), budget.
+    methods: dict[str, Any] = _stage("unlearn", factory=lambda: {k: dict(v) for k, v in SMOKE_METHODS.items()})
+    budget_fraction: float | None = _stage("unlearn", None)
+    budget_steps: int | None = _stage("unlearn", None)
+    # 04 evaluate: model selection without test labels.
+    min_relative_val_acc: float | None = _stage("evaluate", None)
+    # 05 SSD importance histogram.
+    importance_alpha: float = _stage("importance", 1.0)
+    importance_batch_size: int | None = _stage("importance", None)
+    importance_reference: Literal["retain", "full"] = _stage("importance", "retain")
+    importance_threshold: float = _stage("importance", 10.0)
+
+    def __post_init__(self) -> None:
+        if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
+            raise ConfigError(f"run_name must be a plain folder name, got {self.run_name!r}")
+        check_range("val_size", self.val_size, 0)
+        if not self.manipulations:
+            raise ConfigError("manipulations must list at least one manipulation")
+        if not self.alphas:
+            raise ConfigError("alphas must list at least one identified fraction")
+        for i, alpha in enumerate(self.alphas):
+            check_range(f"alphas[{i}]", alpha, 0.0, 1.0, low_open=True)
+        if len(set(self.alphas)) != len(self.alphas):
+            raise ConfigError(f"alphas has repeated values: {self.alphas}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must list distinct seeds, got {self.seeds}")
+        for i, seed in enumerate(self.seeds):
+            check_range(f"seeds[{i}]", seed, 0)
+        if self.model.lower() not in MODELS:
+            MODELS.get(self.model)
+        check_range("importance_alpha", self.importance_alpha, 0.0, 1.0, low_open=True)
+        check_range("importance_threshold", self.importance_threshold, 0.0, low_open=True)
+        if self.importance_batch_size is not None:
+            check_range("importance_batch_size", self.importance_batch_size, 1)
+        if self.min_relative_val_acc is not None:
+            check_range("min_relative_val_acc", self.min_relative_val_acc, 0.0, 1.0)
+        # Build every derived config now: their checks name the offending key before any compute.
+        self.data_config()
+        for index in range(len(self.manipulations)):
+            self.canonical_manipulation(index)
+        self.train_config()
+        self.budget()
+        if not self.methods:
+            raise ConfigError("methods must name at least one unlearning method")
+        for name in self.methods:
+            self.method_points(name)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "parameters") -> SeriesParameters:
+        unknown = [key for key in values if key not in parameter_names()]
+        if unknown:
+            raise ConfigError(unknown_key_message(unknown[0], source))
+        return from_dict(cls, values)
+
+    @classmethod
+    def collect(cls, namespace: Mapping[str, Any]) -> SeriesParameters:
+        """The parameters defined in a notebook's namespace (its ``parameters`` cell and papermill's)."""
+        return from_dict(cls, {name: namespace[name] for name in parameter_names() if name in namespace})
+
+    # Derived configs -------------------------------------------------------------------------
+
+    def data_config(self) -> DataConfig:
+        return from_dict(DataConfig, {
+            "name": self.dataset, "root": self.data_root, "download": self.download, "val_size": self.val_size,
+            "train_subset": self.train_subset, "test_subset": self.test_subset, "seed": self.data_seed,
+        }, prefix="data.")
+
+    def canonical_manipulation(self, index: int) -> dict[str, Any]:
+        """The manipulation with every default spelled out, so equivalent spellings share a cache."""
+        values = self.manipulations[index]
+        try:
+            config = build_manipulation(values)
+        except ConfigError as err:
+            raise ConfigError(f"manipulations[{index}]: {err}") from err
+        return {"name": values["name"], **to_dict(config)}
+
+    def manipulation_labels(self) -> list[str]:
+        """Display names: the manipulation's name, numbered when a name repeats."""
+        names = [m["name"] for m in self.manipulations]
+        return [name if names.count(name) == 1 else f"{name}#{names[:i].count(name) + 1}"
+                for i, name in enumerate(names)]
+
+    def train_config(self, seed: int = 0) -> TrainConfig:
+        return from_dict(TrainConfig, {**self.train, "seed": self.train.get("seed", 0) + seed}, prefix="train.")
+
+    def experiment(self, index: int, seed: int) -> ExperimentConfig:
+        """The original model of manipulation ``index`` and seed ``seed`` (model init and batch order)."""
+        return ExperimentConfig(data=self.data_config(), manipulation=self.canonical_manipulation(index),
+                                model=self.model, model_seed=seed, train=self.train_config(seed))
+
+    def budget(self) -> Budget | None:
+        if self.budget_fraction is None and self.budget_steps is None:
+            return None
+        return Budget(steps=self.budget_steps, fraction=self.budget_fraction)
+
+    def method_points(self, name: str) -> list[dict[str, Any]]:
+        """Every hyper-parameter setting of method ``name``, validated.
+
+        The method's entry is a mapping of hyper-parameters, where a list sweeps its values (the
+        product over all lists) and ``grid`` names a paper grid (``ssd-goel``, ``scrub-goel``), or a
+        list of such mappings whose settings are concatenated.
+        """
+        if name not in METHODS:
+            METHODS.get(name)  # raises with the known names
+        spec = self.methods[name]
+        specs = spec if isinstance(spec, list) else [spec]
+        points = []
+        for index, entry in enumerate(specs):
+            where = f"methods.{name}" + (f"[{index}]" if isinstance(spec, list) else "")
+            if entry is not None and not isinstance(entry, Mapping):
+                raise ConfigError(f"{where} must be a mapping of hyper-parameters, got {entry!r}")
+            points += _expand(name, dict(entry or {}), where)
+        return points
+
+
+def _expand(name: str, spec: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    grid_points = [{}]
+    if "grid" in spec:
+        grid_method, grid_points = named_grid(spec.pop("grid"))
+        if grid_method != name:
+            raise ConfigError(f"{where}.grid is a grid of {grid_method!r}, not of {name!r}")
+    swept = {key: value if isinstance(value, list) else [value] for key, value in spec.items()}
+    for key, values in swept.items():
+        if not values:
+            raise ConfigError(f"{where}.{key} is an empty list")
+    points = []
+    for grid_point in grid_points:
+        for combination in itertools.product(*swept.values()):
+            points.append(to_dict(method_params(name, {**grid_point, **dict(zip(swept, combination))})))
+    return points
+
+
+def parameter_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(SeriesParameters)]
+
+
+def stage_of(name: str) -> str:
+    return next(f.metadata["stage"] for f in dataclasses.fields(SeriesParameters) if f.name == name)
+
+
+STAGE_ORDER = ("common", "poison", "train", "unlearn", "evaluate", "importance")
+NOTEBOOK_STAGES = {
+    "01_poison": ("common", "poison"),
+    "02_train": ("common", "poison", "train"),
+    "03_unlearn": ("common", "poison", "train", "unlearn"),
+    "04_evaluate": ("common", "poison", "train", "unlearn", "evaluate"),
+    "05_ssd_importance": ("common", "poison", "train", "importance"),
+}
+"""The stages each notebook builds or reads; its ``parameters`` cell declares exactly their fields."""
+
+
+def notebook_parameter_names(notebook: str) -> list[str]:
+    stages = NOTEBOOK_STAGES[notebook]
+    return [name for name in parameter_names() if stage_of(name) in stages]
+
+
+def notebooks_accepting(name: str) -> list[str]:
+    return [notebook for notebook in NOTEBOOK_STAGES if name in notebook_parameter_names(notebook)]
+
+
+def unknown_key_message(key: str, source: str) -> str:
+    close = difflib.get_close_matches(key, parameter_names(), n=1, cutoff=0.6)
+    hint = ""
+    if close:
+        hint = f" Did you mean {close[0]!r} (accepted by {', '.join(notebooks_accepting(close[0]))})?"
+    return f"{source}: unknown parameter {key!r}: no notebook of the series accepts it.{hint}"
+
+
+def load_parameter_file(path: str | Path) -> tuple[SeriesParameters, dict[str, Any]]:
+    """Read and validate a YAML parameter file; return the parameters and the keys the file sets."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameter file {str(path)!r} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: must be a mapping of parameter names to values, got {type(values).__name__}")
+    try:
+        return SeriesParameters.from_mapping(values, source=str(path)), values
+    except ConfigError as err:
+        message = str(err)
+        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from err
