@@ -213,3 +213,35 @@ def test_a_second_run_is_served_from_the_cache(smoke_runs):
     assert second.built == 0 and second.reused == first.built
     pd.testing.assert_frame_equal(first.results, second.results)
     assert "reused from the cache: " + str(first.built) in second.summary()
+
+
+def test_a_relative_data_root_is_read_from_the_project_folder(monkeypatch):
+    monkeypatch.chdir(NOTEBOOKS)  # where JupyterLab runs a notebook
+    assert SeriesParameters(data_root="data").data_config().root == str(ROOT / "data")
+
+
+@pytest.mark.slow
+def test_a_paper_scale_set_runs_every_stage_on_cifar_files(tmp_path, monkeypatch):
+    """cifar10-badnet.yaml with only its sizes shrunk: torchvision's CIFAR files, ResNet-9, the named
+    grids (first points), every stage of the series."""
+    from test_torchvision_loaders import write_cifar10
+
+    from unlearnkit.series import Series
+
+    write_cifar10(tmp_path / "data", monkeypatch, n_train=120, n_test=40)
+    _, values = load_parameter_file(PARAMETERS / "cifar10-badnet.yaml")
+    values.update(output_root=str(tmp_path / "out"), data_root=str(tmp_path / "data"), download=False,
+                  val_size=20, alphas=[0.5, 1.0], seeds=[0], progress=False, export_png=False,
+                  train={**values["train"], "steps": 3, "batch_size": 16},
+                  manipulations=[{"name": "badnet", "fraction": 0.1}], budget_steps=2,
+                  methods={"rewod": {}, "cf": {}, "scrub": {"alpha": 0.001}, "ssd": {"selection_weighting": 0.1}})
+    series = Series(SeriesParameters.from_mapping(values))
+    assert [p.manipulated.n_manipulated for p in series.poisoned()] == [10]
+    originals = series.originals()
+    assert originals[0].trained.config.model == "resnet9"
+    results = series.results(series.unlearning_runs(originals=originals), originals)
+    assert len(results) == 4 * 2 and set(results["dataset"]) == {"cifar10"}
+    assert results.loc[results["method"] == "rewod", "unlearn_steps"].eq(3).all(), "RewoD retrains fully"
+    assert results.loc[results["method"] == "cf", "unlearn_steps"].eq(2).all()
+    importance = series.importances(originals=originals)[0]
+    assert importance.distribution.n_parameters == sum(p.numel() for p in originals[0].trained.model.parameters())

@@ -63,17 +63,18 @@ def write_mnist_like(root: Path, folder: str) -> dict[str, np.ndarray]:
     return truth
 
 
-def write_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarray]:
+def write_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch, n_train: int = N_TRAIN,
+                  n_test: int = N_TEST) -> dict[str, np.ndarray]:
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     truth = {
-        "train_x": _fake_images(N_TRAIN, 3, 32, 5), "train_y": _fake_labels(N_TRAIN, 10, 6),
-        "test_x": _fake_images(N_TEST, 3, 32, 7), "test_y": _fake_labels(N_TEST, 10, 8),
+        "train_x": _fake_images(n_train, 3, 32, 5), "train_y": _fake_labels(n_train, 10, 6),
+        "test_x": _fake_images(n_test, 3, 32, 7), "test_y": _fake_labels(n_test, 10, 8),
     }
     truth["train_x"][0] = 0
     truth["train_x"][0, 0] = 255  # pure red: channel 0 must stay the red plane
     # each row of "data" is 1024 red, 1024 green, 1024 blue bytes, i.e. a flattened [C, H, W]
-    batches = np.split(np.arange(N_TRAIN), [2, 3, 4, 5])  # five batches, as many as the real set
+    batches = np.array_split(np.arange(n_train), 5)  # five batches, as many as the real set
     for i, positions in enumerate(batches, start=1):
         _pickle(folder / f"data_batch_{i}", {
             "batch_label": f"training batch {i} of 5",
@@ -83,9 +84,9 @@ def write_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.n
         })
     _pickle(folder / "test_batch", {
         "batch_label": "testing batch 1 of 1",
-        "data": truth["test_x"].reshape(N_TEST, -1),
+        "data": truth["test_x"].reshape(n_test, -1),
         "labels": truth["test_y"].tolist(),
-        "filenames": [f"test_{p}.png" for p in range(N_TEST)],
+        "filenames": [f"test_{p}.png" for p in range(n_test)],
     })
     _pickle(folder / "batches.meta", {"label_names": list(CIFAR10_CLASSES), "num_cases_per_batch": 2, "num_vis": 3072})
     monkeypatch.setattr(tvd.CIFAR10, "train_list", [[f"data_batch_{i}", _md5(folder / f"data_batch_{i}")]

@@ -25,6 +25,7 @@ from ..manipulations import build_manipulation
 from ..models import MODELS
 from ..training import TrainConfig
 from ..unlearning import METHODS, Budget, method_params, named_grid
+from .paths import project_root
 
 SMOKE_TRAIN = {"steps": 150, "batch_size": 128, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
 SMOKE_MANIPULATIONS = [
@@ -131,8 +132,13 @@ class SeriesParameters:
     # Derived configs -------------------------------------------------------------------------
 
     def data_config(self) -> DataConfig:
+        """The data; a relative ``data_root`` is taken from the project folder, so a notebook running
+        in ``notebooks/`` and ``unlearnkit run`` from the repository root read the same files."""
+        root = self.data_root
+        if root is not None and not Path(root).expanduser().is_absolute():
+            root = str((project_root() or Path.cwd()) / root)
         return from_dict(DataConfig, {
-            "name": self.dataset, "root": self.data_root, "download": self.download, "val_size": self.val_size,
+            "name": self.dataset, "root": root, "download": self.download, "val_size": self.val_size,
             "train_subset": self.train_subset, "test_subset": self.test_subset, "seed": self.data_seed,
         }, prefix="data.")
 
