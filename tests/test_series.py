@@ -245,3 +245,15 @@ def test_a_paper_scale_set_runs_every_stage_on_cifar_files(tmp_path, monkeypatch
     assert results.loc[results["method"] == "cf", "unlearn_steps"].eq(2).all()
     importance = series.importances(originals=originals)[0]
     assert importance.distribution.n_parameters == sum(p.numel() for p in originals[0].trained.model.parameters())
+
+
+@pytest.mark.slow
+def test_papermill_alone_runs_a_notebook_on_a_whole_parameter_file(tmp_path):
+    """``papermill notebooks/01_poison.ipynb out.ipynb -f parameters/smoke.yaml``: keys the notebook does
+    not declare are injected too and must not break it."""
+    values = yaml.safe_load((PARAMETERS / "smoke.yaml").read_text())
+    papermill.execute_notebook(str(NOTEBOOKS / "01_poison.ipynb"), str(tmp_path / "out.ipynb"),
+                               parameters={**values, "output_root": str(tmp_path / "outputs"), "export_png": False},
+                               progress_bar=False)
+    assert (tmp_path / "outputs" / "smoke" / "figures" / "01_counts.html").is_file()
+    assert len(list((tmp_path / "outputs" / "smoke").glob("poison-*"))) == 2
