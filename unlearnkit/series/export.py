@@ -2,13 +2,16 @@
 
 PNG export goes through kaleido, which drives a Chrome or Chromium it finds on the machine
 (``BROWSER_PATH`` points it to one). Without either, figures are written as HTML only and one
-warning says why.
+warning says why. The browser is looked for *before* kaleido's export server starts: kaleido 1.x
+without a browser lets its server thread die and a later export wait for it forever.
 """
 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import functools
+import os
 import warnings
 from pathlib import Path
 
@@ -20,19 +23,50 @@ from ..store import atomic_write_bytes, atomic_write_text
 PLOTLY_JS = "plotly.min.js"
 
 
+PROBE_SECONDS = 90
+"""How long the first export may take to start the browser before PNG export is given up."""
+
+
+def browser_path() -> str | None:
+    """The Chrome / Chromium kaleido would drive: ``$BROWSER_PATH`` if set, else one on the machine."""
+    explicit = os.environ.get("BROWSER_PATH")
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    try:
+        from choreographer.browsers.chromium import Chromium
+    except ImportError:
+        return None
+    return Chromium.find_browser(skip_local=False)
+
+
+def _probe_export() -> None:
+    import kaleido
+
+    kaleido.start_sync_server(silence_warnings=True)
+    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        go.Figure().to_image(format="png", width=10, height=10)
+
+
 @functools.cache
 def _static_exporter_error() -> str | None:
     """None when PNG export works here, else the reason (checked once per process)."""
     try:
-        import kaleido
-
-        kaleido.start_sync_server(silence_warnings=True)
-        atexit.register(kaleido.stop_sync_server, silence_warnings=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            go.Figure().to_image(format="png", width=10, height=10)
-    except Exception as err:  # kaleido missing, no browser, or the browser fails to start
+        import kaleido  # noqa: F401
+    except ImportError as err:
+        return f"kaleido is not installed ({err})"
+    if browser_path() is None:
+        return "no Chrome or Chromium found (set BROWSER_PATH or install one)"
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        pool.submit(_probe_export).result(timeout=PROBE_SECONDS)
+    except concurrent.futures.TimeoutError:
+        return f"the browser did not answer within {PROBE_SECONDS} s"
+    except Exception as err:  # the browser fails to start
         return f"{type(err).__name__}: {err}".splitlines()[0]
+    finally:
+        pool.shutdown(wait=False)
     return None
 
 
