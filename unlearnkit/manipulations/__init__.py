@@ -1,7 +1,8 @@
 """Manipulations of the training data (attacks) and the forget sets drawn from them."""
 
-from . import badnet, interclass  # noqa: F401  (registers the manipulations)
+from . import badnet, gaussian, interclass  # noqa: F401  (registers the manipulations)
 from .badnet import BadNet, stamp_trigger
 from .base import MANIPULATIONS, Manipulated, build_manipulation
 from .forget_sets import forget_sets, forget_size
+from .gaussian import GaussianPoisoning, gaussian_noise
 from .interclass import InterclassConfusion

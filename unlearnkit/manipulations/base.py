@@ -31,6 +31,9 @@ class Manipulated:
     affected_test: ImageSet
     retain_test_mask: torch.Tensor
     target_class: int | None = None
+    noise: torch.Tensor | None = None
+    """Gaussian poisoning: the noise ``xi`` added to each sample of S_m (float pixels in [0, 1] units,
+    aligned with ``manipulated``), kept for the Gaussian Unlearning Score."""
 
     @property
     def n_manipulated(self) -> int:

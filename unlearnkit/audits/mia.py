@@ -1,0 +1,53 @@
+"""Loss-threshold membership inference (Yeom et al., CSF 2018; the attack Pawelczyk et al. 2025 set
+against the Gaussian Unlearning Score).
+
+Members are the forget set S_f as it was trained on (trigger, flipped label or noise included);
+non-members are unseen test points. A point is called a member when its loss is below a threshold.
+After successful unlearning the forget set should look like unseen data: TPR at 1% FPR near 0.01 and
+ROC AUC near 0.5. Pawelczyk et al. show this test can say "unlearned" while GUS still detects poisons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data.core import DatasetInfo, ImageSet
+from ..data.pipeline import TrainingSet, predict_logits
+from .detection import roc_auc, tpr_at_fpr
+
+
+def per_sample_losses(model: torch.nn.Module, images: ImageSet | TrainingSet, info: DatasetInfo,
+                      batch_size: int = 1024) -> torch.Tensor:
+    """Cross-entropy of each sample (training sets as trained: hook applied, no augmentation)."""
+    if isinstance(images, TrainingSet):
+        logits = predict_logits(model, images.images, info, batch_size, post_augment=images.post_augment,
+                                index=images.index)
+    else:
+        logits = predict_logits(model, images, info, batch_size)
+    return F.cross_entropy(logits, images.labels.to(logits.device), reduction="none").cpu()
+
+
+@dataclass
+class MembershipInference:
+    member_losses: torch.Tensor
+    nonmember_losses: torch.Tensor
+
+    def tpr_at_fpr(self, fpr: float = 0.01) -> float:
+        return tpr_at_fpr(-self.member_losses, -self.nonmember_losses, fpr)
+
+    @property
+    def auc(self) -> float:
+        return roc_auc(-self.member_losses, -self.nonmember_losses)
+
+    def summary(self) -> dict[str, float]:
+        return {"mia_tpr_at_1pct_fpr": self.tpr_at_fpr(0.01), "mia_auc": self.auc}
+
+
+def loss_threshold_mia(model: torch.nn.Module, forget: TrainingSet, unseen: ImageSet, info: DatasetInfo,
+                       batch_size: int = 1024) -> MembershipInference:
+    """Separate the forget set from unseen points by their loss under ``model``."""
+    return MembershipInference(per_sample_losses(model, forget, info, batch_size),
+                               per_sample_losses(model, unseen, info, batch_size))
