@@ -123,3 +123,33 @@ def test_forget_sets_reject_bad_alpha():
         forget_sets(torch.arange(10), [0.0], seed=0)
     with pytest.raises(ConfigError, match="empty forget set"):
         forget_sets(torch.arange(4), [0.1], seed=0)
+
+
+def test_appended_samples_map_back_to_their_clean_sources(tiny_splits):
+    """A manipulation may append crafted copies of clean samples (poisons, near-duplicates) after
+    ``splits.train``; ``source`` ties each back to its clean original for ids and clean pixels."""
+    from unlearnkit.data.pipeline import TrainingSet
+    from unlearnkit.manipulations.base import Manipulated
+    from unlearnkit.metrics import evaluate
+    from unlearnkit.models import build_model
+
+    train, n = tiny_splits.train, len(tiny_splits.train)
+    origins = torch.tensor([7, 7, 42])
+    copies = (train.images[origins].int() + 30).clamp(max=255).to(torch.uint8)
+    images = torch.cat([train.images, copies])
+    labels = torch.cat([train.labels, torch.tensor([1, 1, 2])])
+    clean_labels = torch.cat([train.labels, train.labels[origins]])
+    source = torch.cat([torch.arange(n), origins])
+    appended = Manipulated(
+        name="appended", train=TrainingSet(images, labels, torch.arange(n + 3)), clean_train_labels=clean_labels,
+        manipulated=torch.arange(n, n + 3), affected_test=tiny_splits.test, retain_test_mask=torch.ones(40, dtype=torch.bool),
+        source=source)
+    assert torch.equal(appended.sample_ids(tiny_splits, appended.manipulated), train.ids[origins])
+    assert torch.equal(appended.clean_pixels(tiny_splits, appended.manipulated), train.images[origins])
+    assert torch.equal(appended.as_trained(appended.manipulated)[0], copies)
+    model = build_model("small-cnn", 4, 3, seed=0)
+    row = evaluate(model, tiny_splits, appended, forget=torch.tensor([n, n + 2]))
+    assert 0 <= row["fit_sm_manipulated"] <= 1 and 0 <= row["acc_sf_clean"] <= 1
+    with pytest.raises(ValueError, match="clean_train_labels has 200 entries for 203"):
+        Manipulated(name="bad", train=appended.train, clean_train_labels=train.labels, manipulated=appended.manipulated,
+                    affected_test=tiny_splits.test, retain_test_mask=appended.retain_test_mask)

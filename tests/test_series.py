@@ -15,13 +15,11 @@ import yaml
 
 from unlearnkit.cli import main
 from unlearnkit.config import ConfigError
+from unlearnkit.series import FAMILIES, Family, Series
 from unlearnkit.series.execute import SeriesRun, run_series, series_notebooks
-from unlearnkit.series.parameters import (
-    NOTEBOOK_STAGES,
-    SeriesParameters,
-    load_parameter_file,
-    notebook_parameter_names,
-)
+from unlearnkit.series.families import family_of_notebook, load_parameter_file, notebook_parameter_names
+from unlearnkit.series.parameters import CORE, SeriesParameters
+from unlearnkit.series.schema import CommonParameters, stage_field
 from unlearnkit.series.tables import cost_table, retain_change_table
 from unlearnkit.unlearning.importance_ratio import ratio_distribution
 
@@ -39,12 +37,19 @@ def write_yaml(path: Path, values: dict) -> Path:
 
 # Parameter files and notebook declarations --------------------------------------------------------
 
+ALL_NOTEBOOKS = [notebook for name in FAMILIES for notebook in FAMILIES.get(name).notebooks]
+
+
 @pytest.mark.parametrize("path", sorted(PARAMETERS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_parameter_file_is_valid(path):
     params, values = load_parameter_file(path)
     assert values["run_name"] == path.stem
-    for name in params.methods:
+    for name in getattr(params, "methods", {}):
         assert params.method_points(name)
+
+
+def test_every_notebook_in_the_folder_belongs_to_a_series():
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(ALL_NOTEBOOKS)
 
 
 def test_smoke_file_spells_out_the_notebook_defaults():
@@ -54,11 +59,11 @@ def test_smoke_file_spells_out_the_notebook_defaults():
         assert defaults[key] == value, key
 
 
-@pytest.mark.parametrize("notebook", list(NOTEBOOK_STAGES))
+@pytest.mark.parametrize("notebook", ALL_NOTEBOOKS)
 def test_each_notebook_declares_its_stages_parameters_with_the_schema_defaults(notebook):
     declared = papermill.inspect_notebook(str(NOTEBOOKS / f"{notebook}.ipynb"))
     assert sorted(declared) == sorted(notebook_parameter_names(notebook))
-    defaults = SeriesParameters()
+    defaults = family_of_notebook(notebook).parameters()
     for name, spec in declared.items():
         assert eval(spec["default"]) == getattr(defaults, name), name  # literals written by us
 
@@ -105,6 +110,31 @@ def test_bad_parameter_files_fail_before_any_compute_naming_the_key(tmp_path, ca
     assert not out.exists(), "nothing may be computed or written"
 
 
+def test_a_parameter_file_chooses_its_series_and_keys_of_another_series_are_named(tmp_path, monkeypatch):
+    @dataclasses.dataclass(frozen=True)
+    class OtherParameters(CommonParameters):
+        widgets: int = stage_field("widgets", 1)
+
+    other = Family("other", OtherParameters, {"99_other": ("common", "widgets")}, summary=lambda run_dir: "")
+    monkeypatch.setitem(FAMILIES._entries, "other", other)
+    with pytest.raises(ConfigError, match="'widgets'.*belongs to the series 'other' \\(99_other\\).*series: other"):
+        load_parameter_file(write_yaml(tmp_path / "core.yaml", {"run_name": "core", "widgets": 2}))
+    params, _ = load_parameter_file(write_yaml(tmp_path / "o.yaml", {"series": "other", "run_name": "o", "widgets": 2}))
+    assert params == OtherParameters(run_name="o", widgets=2)
+    with pytest.raises(ConfigError, match="unknown parameter 'alphas': no notebook of the series 'other'"):
+        load_parameter_file(write_yaml(tmp_path / "x.yaml", {"series": "other", "alphas": [1.0]}))
+    with pytest.raises(ConfigError, match="series must be one of .*core.*got 'nosuch'"):
+        load_parameter_file(write_yaml(tmp_path / "n.yaml", {"series": "nosuch"}))
+
+
+def test_every_field_of_a_series_is_declared_by_one_of_its_notebooks():
+    class Lonely(CommonParameters):
+        pass
+
+    with pytest.raises(ValueError, match="no notebook declares the stages \\['common'\\]"):
+        Family("lonely", Lonely, {"99_lonely": ("other",)}, summary=lambda run_dir: "")
+
+
 def test_a_missing_or_malformed_parameter_file_is_reported(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nowhere.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -124,6 +154,27 @@ def test_method_entries_sweep_lists_grids_and_lists_of_settings():
     ssd = params.method_points("ssd")
     assert len(ssd) == 51 and ssd[0]["selection_weighting"] == 10.0 and ssd[0]["dampening"] == 10.0
     assert len(params.method_points("cf")) == 1
+
+
+def test_budgets_sweep_for_approximate_methods_only():
+    from unlearnkit.unlearning import Budget
+
+    params = SeriesParameters(budget_fraction=[0.02, 0.1])
+    assert params.budgets() == [Budget(fraction=0.02), Budget(fraction=0.1)]
+    assert params.budgets_for("cf") == params.budgets()
+    assert params.budgets_for("rewod") == [None] and params.budgets_for("ssd") == [None]
+    assert SeriesParameters(budget_steps=7).budgets() == [Budget(steps=7)]
+    assert SeriesParameters().budgets() == [None]
+    smoke_points = sum(len(params.method_points(m)) for m in params.methods)
+    # rewod and ssd (2 settings) run once, the 7 other methods once per budget
+    assert smoke_points == 10
+    assert Series(params).planned_runs() == 2 * 2 * (3 + 7 * 2)
+    for values, message in [({"budget_fraction": [0.1, 0.1]}, "distinct"),
+                            ({"budget_fraction": [0.1, -1.0]}, "budget_fraction\\[1\\].*budget.fraction"),
+                            ({"budget_fraction": 0.1, "budget_steps": 3}, "only one of budget_fraction"),
+                            ({"budget_steps": [2.5]}, "budget_steps")]:
+        with pytest.raises(ConfigError, match=message):
+            SeriesParameters.from_mapping(values)
 
 
 def test_equivalent_manipulation_spellings_share_one_cache_key():
@@ -194,7 +245,7 @@ def test_run_writes_executed_notebooks_and_figures(smoke_runs):
 
     first, _, out = smoke_runs
     executed = [nbformat.read(path, as_version=4) for path in first.executed]
-    assert [p.name for p in first.executed] == [p.name for p in series_notebooks()]
+    assert [p.name for p in first.executed] == [p.name for p in series_notebooks(CORE)]
     for notebook in executed:
         assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
     figures = Path(out) / "figures"
@@ -225,8 +276,6 @@ def test_a_paper_scale_set_runs_every_stage_on_cifar_files(tmp_path, monkeypatch
     """cifar10-badnet.yaml with only its sizes shrunk: torchvision's CIFAR files, ResNet-9, the named
     grids (first points), every stage of the series."""
     from test_torchvision_loaders import write_cifar10
-
-    from unlearnkit.series import Series
 
     write_cifar10(tmp_path / "data", monkeypatch, n_train=120, n_test=40)
     _, values = load_parameter_file(PARAMETERS / "cifar10-badnet.yaml")

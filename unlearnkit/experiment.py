@@ -85,7 +85,7 @@ def train_original(config: ExperimentConfig, store: ArtifactStore | None = None,
         save_table(directory / "history.csv", history)
         save_tensors(directory / "manipulated.safetensors", {
             "positions": manipulated.manipulated,
-            "ids": splits.train.ids[manipulated.manipulated],
+            "ids": manipulated.sample_ids(splits, manipulated.manipulated),
         })
         write_json(directory / "metrics.json", evaluate(model, splits, manipulated, autocast_bf16=config.train.bf16))
         return {"train_seconds": seconds, "device": str(compute_device)}

@@ -19,9 +19,12 @@ from ..registry import Registry
 class Manipulated:
     """A manipulated training set and the test-time domain the manipulation affects.
 
-    Index conventions: ``manipulated`` (S_m) holds positions in ``splits.train``; ``affected_test``
-    (D_m) carries test-set ids in its ``ids``; ``retain_test_mask`` is a boolean mask over the test
-    set selecting the samples outside D_m (where Acc_retain is measured).
+    Index conventions: ``manipulated`` (S_m) holds positions in ``train``, the training set as the
+    model sees it. That is ``splits.train`` with labels, pixels or a post-augmentation hook changed,
+    possibly followed by appended samples (poisons crafted from clean ones, near-duplicates);
+    ``source`` maps every position of ``train`` to the position in ``splits.train`` of the clean sample
+    it comes from. ``affected_test`` (D_m) carries test-set ids in its ``ids``; ``retain_test_mask`` is
+    a boolean mask over the test set selecting the samples outside D_m (where Acc_retain is measured).
     """
 
     name: str
@@ -34,10 +37,33 @@ class Manipulated:
     noise: torch.Tensor | None = None
     """Gaussian poisoning: the noise ``xi`` added to each sample of S_m (float pixels in [0, 1] units,
     aligned with ``manipulated``), kept for the Gaussian Unlearning Score."""
+    source: torch.Tensor | None = None
+    """Position in ``splits.train`` of the clean sample behind each position of ``train``; None when
+    ``train`` has exactly the samples of ``splits.train`` in the same order."""
+
+    def __post_init__(self) -> None:
+        if len(self.clean_train_labels) != len(self.train):
+            raise ValueError(f"clean_train_labels has {len(self.clean_train_labels)} entries for "
+                             f"{len(self.train)} training samples")
+        if self.source is not None and len(self.source) != len(self.train):
+            raise ValueError(f"source has {len(self.source)} entries for {len(self.train)} training samples")
 
     @property
     def n_manipulated(self) -> int:
         return len(self.manipulated)
+
+    def source_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        """Positions in ``splits.train`` of the clean samples behind ``positions`` of ``train``."""
+        positions = torch.as_tensor(positions, dtype=torch.int64, device=self.train.images.device)
+        return positions if self.source is None else self.source.to(positions.device)[positions]
+
+    def clean_pixels(self, splits: DataSplits, positions: torch.Tensor) -> torch.Tensor:
+        """The clean uint8 images behind ``positions`` of ``train`` (before any manipulation)."""
+        return splits.train.images[self.source_positions(positions).to(splits.train.images.device)]
+
+    def sample_ids(self, splits: DataSplits, positions: torch.Tensor) -> torch.Tensor:
+        """Dataset ids of the clean samples behind ``positions`` (an appended copy has its source's id)."""
+        return splits.train.ids[self.source_positions(positions).to(splits.train.ids.device)]
 
     def as_trained(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training samples at ``positions`` as the model saw them: uint8 pixels (trigger stamped), labels."""

@@ -1,6 +1,10 @@
-"""The notebook series: parameters, cached stages, figures, tables and the papermill runner."""
+"""The notebook series: parameters, cached stages, figures, tables and the papermill runner.
 
-from .parameters import SeriesParameters, load_parameter_file
+Importing this package registers every family of notebooks that ``unlearnkit run`` can execute.
+"""
+
+from .families import FAMILIES, Family, load_parameter_file, register_family
+from .parameters import SeriesParameters
 from .stages import Series
 
-__all__ = ["Series", "SeriesParameters", "load_parameter_file"]
+__all__ = ["FAMILIES", "Family", "Series", "SeriesParameters", "load_parameter_file", "register_family"]

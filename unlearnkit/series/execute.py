@@ -1,4 +1,4 @@
-"""``unlearnkit run PARAMS.yaml``: execute the notebook series headlessly with papermill."""
+"""``unlearnkit run PARAMS.yaml``: execute a family of notebooks headlessly with papermill."""
 
 from __future__ import annotations
 
@@ -11,25 +11,25 @@ import pandas as pd
 
 from ..config import ConfigError
 from ..store import read_json
-from .parameters import NOTEBOOK_STAGES, SeriesParameters, load_parameter_file, notebook_parameter_names
+from .families import SERIES_KEY, Family, load_parameter_file, parse_parameters
 from .paths import notebooks_dir, output_root
-from .tables import summary_text
 
 
 @dataclass
 class SeriesRun:
+    family: Family
     run_dir: Path
     executed: list[Path]
     results: pd.DataFrame
-    originals: pd.DataFrame
+    """``results.csv`` of the run (one row per unlearning run), empty if the family writes none."""
     built: int
     reused: int
 
     def summary(self) -> str:
         return "\n".join([
-            summary_text(self.results, self.originals),
+            self.family.summary(self.run_dir),
             "",
-            f"{len(self.results)} unlearning runs; original models and unlearning runs computed now: {self.built}, "
+            f"{len(self.results)} unlearning runs; stages computed now: {self.built}, "
             f"reused from the cache: {self.reused}",
             f"results:   {self.run_dir / 'results.csv'}",
             f"figures:   {self.run_dir / 'figures'}",
@@ -37,21 +37,21 @@ class SeriesRun:
         ])
 
 
-def series_notebooks(folder: Path | None = None) -> list[Path]:
+def series_notebooks(family: Family, folder: Path | None = None) -> list[Path]:
     folder = Path(folder) if folder else notebooks_dir()
-    paths = [folder / f"{name}.ipynb" for name in NOTEBOOK_STAGES]
+    paths = [folder / f"{name}.ipynb" for name in family.notebooks]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"notebooks of the series are missing: {', '.join(missing)}")
     return paths
 
 
-def declared_parameters(notebook: Path) -> list[str]:
-    """The names in the notebook's cell tagged ``parameters``, checked against the series schema."""
+def declared_parameters(family: Family, notebook: Path) -> list[str]:
+    """The names in the notebook's cell tagged ``parameters``, checked against the family's schema."""
     import papermill
 
     declared = list(papermill.inspect_notebook(str(notebook)))
-    expected = notebook_parameter_names(notebook.stem)
+    expected = family.notebook_parameter_names(notebook.stem)
     if sorted(declared) != sorted(expected):
         extra = sorted(set(declared) - set(expected))
         missing = sorted(set(expected) - set(declared))
@@ -70,7 +70,7 @@ def resolve_run(parameter_file: Path, values: dict[str, Any], out: str | Path | 
 
 def run_series(parameter_file: str | Path, out: str | Path | None = None, force: bool = False,
                notebooks: str | Path | None = None, progress: bool = True) -> SeriesRun:
-    """Validate ``parameter_file``, then execute every notebook of the series with its parameters.
+    """Validate ``parameter_file``, then execute every notebook of its family with its parameters.
 
     Each notebook gets exactly the keys it declares; executed copies go to ``<run>/notebooks/``.
     Nothing is computed before every parameter and every notebook's declaration is checked.
@@ -81,9 +81,10 @@ def run_series(parameter_file: str | Path, out: str | Path | None = None, force:
     _, values = load_parameter_file(parameter_file)
     root, run_name = resolve_run(parameter_file, values, out)
     values = {**values, "output_root": str(root), "run_name": run_name, "force": force or values.get("force", False)}
-    SeriesParameters.from_mapping(values, source=str(parameter_file))
-    paths = series_notebooks(notebooks)
-    declared = {path: declared_parameters(path) for path in paths}
+    family, _ = parse_parameters(values, str(parameter_file))
+    values.pop(SERIES_KEY, None)
+    paths = series_notebooks(family, notebooks)
+    declared = {path: declared_parameters(family, path) for path in paths}
 
     run_dir = root / run_name
     executed_dir = run_dir / "notebooks"
@@ -98,15 +99,19 @@ def run_series(parameter_file: str | Path, out: str | Path | None = None, force:
         papermill.execute_notebook(str(path), str(target), parameters=given, cwd=str(path.parent),
                                    progress_bar=False, log_output=False)
         executed.append(target)
-    results = pd.read_csv(run_dir / "results.csv")
-    originals = pd.read_csv(run_dir / "originals.csv")
-    built, reused = _stage_usage(run_dir, results, originals, started)
-    return SeriesRun(run_dir, executed, results, originals, built, reused)
+    results = _read_table(run_dir / "results.csv")
+    built, reused = _stage_usage(run_dir, results, _read_table(run_dir / "originals.csv"), started)
+    return SeriesRun(family, run_dir, executed, results, built, reused)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
 
 
 def _stage_usage(run_dir: Path, results: pd.DataFrame, originals: pd.DataFrame, since: float) -> tuple[int, int]:
-    """Stage directories this run used: how many were built during it and how many came from the cache."""
-    used = set(results["run"]) | set(originals["directory"])
+    """Stage directories the run's tables name (``run`` of results.csv, ``directory`` of originals.csv):
+    how many were built during this run and how many came from the cache."""
+    used = set(results.get("run", [])) | set(originals.get("directory", []))
     built = reused = 0
     for name in used:
         manifest = run_dir / name / "manifest.json"

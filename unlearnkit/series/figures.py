@@ -30,7 +30,7 @@ def manipulated_samples(poisoned: Poisoned, per_row: int = 8) -> go.Figure:
     """Clean training images of S_m (top) and the same images as trained on (bottom), with labels."""
     names = poisoned.splits.info.class_names
     positions = poisoned.manipulated.manipulated[:per_row]
-    clean = poisoned.splits.train.images[positions].cpu().numpy()
+    clean = poisoned.manipulated.clean_pixels(poisoned.splits, positions).cpu().numpy()
     clean_labels = poisoned.manipulated.clean_train_labels[positions].cpu().numpy()
     trained, trained_labels = poisoned.manipulated.as_trained(positions)
     trained, trained_labels = trained.cpu().numpy(), trained_labels.cpu().numpy()

@@ -1,22 +1,19 @@
-"""The parameters of the notebook series: one typed, validated schema shared by every notebook.
+"""The parameters of the core series (01 poison ... 05 SSD importance): one typed, validated schema.
 
 Every notebook's ``parameters`` cell declares the subset of these fields its stages depend on, with
 the defaults below (the smoke set, so a notebook opened as is runs in seconds). Parameter files
-(``parameters/*.yaml``) use the same flat keys. :func:`load_parameter_file` validates a file before
-any compute: an unknown key, a wrong type or a value out of range stops with a message naming it.
+(``parameters/*.yaml``) use the same flat keys. :func:`~unlearnkit.series.families.load_parameter_file`
+validates a file before any compute: an unknown key, a wrong type or a value out of range stops with a
+message naming it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from ..config import ConfigError, check_range, from_dict, to_dict
 from ..data import DataConfig
@@ -25,7 +22,10 @@ from ..manipulations import build_manipulation
 from ..models import MODELS
 from ..training import TrainConfig
 from ..unlearning import METHODS, Budget, method_params, named_grid
+from .families import Family, register_family
 from .paths import project_root
+from .schema import CommonParameters, stage_field
+from .tables import core_summary
 
 SMOKE_TRAIN = {"steps": 150, "batch_size": 128, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
 SMOKE_MANIPULATIONS = [
@@ -38,53 +38,38 @@ SMOKE_METHODS = {
 }
 
 
-def _stage(name: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
-    """A field that belongs to ``name``: the first stage whose artifacts depend on it."""
-    if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata={"stage": name})
-    return field(default=default, metadata={"stage": name})
-
-
 @dataclass(frozen=True)
-class SeriesParameters:
-    """Everything the series depends on. Field order follows the stages that first use each field."""
+class SeriesParameters(CommonParameters):
+    """Everything the core series depends on. Field order follows the stages that first use each field."""
 
-    # Where artifacts go and how to compute (no effect on results).
-    run_name: str = _stage("common", "smoke")
-    output_root: str | None = _stage("common", None)
-    device: str | None = _stage("common", None)
-    progress: bool = _stage("common", True)
-    force: bool = _stage("common", False)
-    export_png: bool = _stage("common", True)
     # 01 poison: data, manipulations, identified fractions and seeds.
-    dataset: str = _stage("poison", "mnist")
-    data_root: str | None = _stage("poison", None)
-    download: bool = _stage("poison", False)
-    val_size: int = _stage("poison", 500)
-    train_subset: int | None = _stage("poison", 4000)
-    test_subset: int | None = _stage("poison", 1000)
-    data_seed: int = _stage("poison", 0)
-    manipulations: list[dict[str, Any]] = _stage("poison", factory=lambda: [dict(m) for m in SMOKE_MANIPULATIONS])
-    alphas: list[float] = _stage("poison", factory=lambda: [0.5, 1.0])
-    seeds: list[int] = _stage("poison", factory=lambda: [0])
+    dataset: str = stage_field("poison", "mnist")
+    data_root: str | None = stage_field("poison", None)
+    download: bool = stage_field("poison", False)
+    val_size: int = stage_field("poison", 500)
+    train_subset: int | None = stage_field("poison", 4000)
+    test_subset: int | None = stage_field("poison", 1000)
+    data_seed: int = stage_field("poison", 0)
+    manipulations: list[dict[str, Any]] = stage_field("poison", factory=lambda: [dict(m) for m in SMOKE_MANIPULATIONS])
+    alphas: list[float] = stage_field("poison", factory=lambda: [0.5, 1.0])
+    seeds: list[int] = stage_field("poison", factory=lambda: [0])
     # 02 train: the original model M_o.
-    model: str = _stage("train", "small-cnn")
-    train: dict[str, Any] = _stage("train", factory=lambda: dict(SMOKE_TRAIN))
+    model: str = stage_field("train", "small-cnn")
+    train: dict[str, Any] = stage_field("train", factory=lambda: dict(SMOKE_TRAIN))
     # 03 unlearn: methods with their hyper-parameters (a list sweeps, "grid" names a paper grid), budget.
-    methods: dict[str, Any] = _stage("unlearn", factory=lambda: {k: dict(v) for k, v in SMOKE_METHODS.items()})
-    budget_fraction: float | None = _stage("unlearn", None)
-    budget_steps: int | None = _stage("unlearn", None)
+    methods: dict[str, Any] = stage_field("unlearn", factory=lambda: {k: dict(v) for k, v in SMOKE_METHODS.items()})
+    budget_fraction: float | list[float] | None = stage_field("unlearn", None)
+    budget_steps: int | list[int] | None = stage_field("unlearn", None)
     # 04 evaluate: model selection without test labels.
-    min_relative_val_acc: float | None = _stage("evaluate", None)
+    min_relative_val_acc: float | None = stage_field("evaluate", None)
     # 05 SSD importance histogram.
-    importance_alpha: float = _stage("importance", 1.0)
-    importance_batch_size: int | None = _stage("importance", None)
-    importance_reference: Literal["retain", "full"] = _stage("importance", "retain")
-    importance_threshold: float = _stage("importance", 10.0)
+    importance_alpha: float = stage_field("importance", 1.0)
+    importance_batch_size: int | None = stage_field("importance", None)
+    importance_reference: Literal["retain", "full"] = stage_field("importance", "retain")
+    importance_threshold: float = stage_field("importance", 10.0)
 
     def __post_init__(self) -> None:
-        if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
-            raise ConfigError(f"run_name must be a plain folder name, got {self.run_name!r}")
+        super().__post_init__()
         check_range("val_size", self.val_size, 0)
         if not self.manipulations:
             raise ConfigError("manipulations must list at least one manipulation")
@@ -111,23 +96,11 @@ class SeriesParameters:
         for index in range(len(self.manipulations)):
             self.canonical_manipulation(index)
         self.train_config()
-        self.budget()
+        self.budgets()
         if not self.methods:
             raise ConfigError("methods must name at least one unlearning method")
         for name in self.methods:
             self.method_points(name)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str = "parameters") -> SeriesParameters:
-        unknown = [key for key in values if key not in parameter_names()]
-        if unknown:
-            raise ConfigError(unknown_key_message(unknown[0], source))
-        return from_dict(cls, values)
-
-    @classmethod
-    def collect(cls, namespace: Mapping[str, Any]) -> SeriesParameters:
-        """The parameters defined in a notebook's namespace (its ``parameters`` cell and papermill's)."""
-        return from_dict(cls, {name: namespace[name] for name in parameter_names() if name in namespace})
 
     # Derived configs -------------------------------------------------------------------------
 
@@ -165,10 +138,33 @@ class SeriesParameters:
         return ExperimentConfig(data=self.data_config(), manipulation=self.canonical_manipulation(index),
                                 model=self.model, model_seed=seed, train=self.train_config(seed))
 
-    def budget(self) -> Budget | None:
-        if self.budget_fraction is None and self.budget_steps is None:
-            return None
-        return Budget(steps=self.budget_steps, fraction=self.budget_fraction)
+    def budgets(self) -> list[Budget | None]:
+        """The compute budgets every approximate method runs at: ``[None]`` (each method's default), or
+        one per value of ``budget_fraction`` (a share of the original training steps, e.g. Pawelczyk
+        et al.'s 0.02 ... 0.10) or of ``budget_steps``."""
+        if self.budget_fraction is not None and self.budget_steps is not None:
+            raise ConfigError("give only one of budget_fraction and budget_steps, got both")
+        for key in ("budget_fraction", "budget_steps"):
+            values = getattr(self, key)
+            if values is None:
+                continue
+            values = values if isinstance(values, list) else [values]
+            if not values or len(set(values)) != len(values):
+                raise ConfigError(f"{key} must be one value or a list of distinct values, got {getattr(self, key)}")
+            unit = "fraction" if key == "budget_fraction" else "steps"
+            budgets = []
+            for index, value in enumerate(values):
+                try:
+                    budgets.append(Budget(**{unit: value}))
+                except ConfigError as err:
+                    raise ConfigError(f"{key}[{index}]: {err}") from err
+            return budgets
+        return [None]
+
+    def budgets_for(self, method: str) -> list[Budget | None]:
+        """RewoD (the reference) always retrains fully and SSD needs no training: one run each."""
+        kind = METHODS.get(method)
+        return [None] if kind.is_reference or not kind.uses_budget else self.budgets()
 
     def method_points(self, name: str) -> list[dict[str, Any]]:
         """Every hyper-parameter setting of method ``name``, validated.
@@ -207,55 +203,16 @@ def _expand(name: str, spec: dict[str, Any], where: str) -> list[dict[str, Any]]
     return points
 
 
-def parameter_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(SeriesParameters)]
-
-
-def stage_of(name: str) -> str:
-    return next(f.metadata["stage"] for f in dataclasses.fields(SeriesParameters) if f.name == name)
-
-
-STAGE_ORDER = ("common", "poison", "train", "unlearn", "evaluate", "importance")
-NOTEBOOK_STAGES = {
-    "01_poison": ("common", "poison"),
-    "02_train": ("common", "poison", "train"),
-    "03_unlearn": ("common", "poison", "train", "unlearn"),
-    "04_evaluate": ("common", "poison", "train", "unlearn", "evaluate"),
-    "05_ssd_importance": ("common", "poison", "train", "importance"),
-}
-"""The stages each notebook builds or reads; its ``parameters`` cell declares exactly their fields."""
-
-
-def notebook_parameter_names(notebook: str) -> list[str]:
-    stages = NOTEBOOK_STAGES[notebook]
-    return [name for name in parameter_names() if stage_of(name) in stages]
-
-
-def notebooks_accepting(name: str) -> list[str]:
-    return [notebook for notebook in NOTEBOOK_STAGES if name in notebook_parameter_names(notebook)]
-
-
-def unknown_key_message(key: str, source: str) -> str:
-    close = difflib.get_close_matches(key, parameter_names(), n=1, cutoff=0.6)
-    hint = ""
-    if close:
-        hint = f" Did you mean {close[0]!r} (accepted by {', '.join(notebooks_accepting(close[0]))})?"
-    return f"{source}: unknown parameter {key!r}: no notebook of the series accepts it.{hint}"
-
-
-def load_parameter_file(path: str | Path) -> tuple[SeriesParameters, dict[str, Any]]:
-    """Read and validate a YAML parameter file; return the parameters and the keys the file sets."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"parameter file {str(path)!r} does not exist")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: must be a mapping of parameter names to values, got {type(values).__name__}")
-    try:
-        return SeriesParameters.from_mapping(values, source=str(path)), values
-    except ConfigError as err:
-        message = str(err)
-        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from err
+CORE = register_family(Family(
+    name="core",
+    parameters=SeriesParameters,
+    notebooks={
+        "01_poison": ("common", "poison"),
+        "02_train": ("common", "poison", "train"),
+        "03_unlearn": ("common", "poison", "train", "unlearn"),
+        "04_evaluate": ("common", "poison", "train", "unlearn", "evaluate"),
+        "05_ssd_importance": ("common", "poison", "train", "importance"),
+    },
+    summary=core_summary,
+    description="corrective unlearning: poison, train, unlearn, evaluate, SSD importance (Goel et al. 2024)",
+))

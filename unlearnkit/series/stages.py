@@ -9,6 +9,7 @@ stopped. ``force`` rebuilds only the stage it is passed to, never the upstream o
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +27,15 @@ from ..experiment import TrainedOriginal, prepare, train_original
 from ..manipulations import Manipulated, forget_sets
 from ..metrics import accuracy, evaluate
 from ..store import ArtifactStore, load_tensors, read_json, save_table, save_tensors, write_json
-from ..unlearning import METHODS, Budget, make_task, select_best, ssd_importances, unlearn_and_evaluate
+from ..unlearning import Budget, make_task, select_best, ssd_importances, unlearn_and_evaluate
 from ..unlearning.grids import SSD_SELECTION_WEIGHTINGS
 from ..unlearning.importance_ratio import RatioDistribution, ratio_distribution
 from .parameters import SeriesParameters
 from .paths import output_root
 
 IDENTITY = ["manipulation", "dataset", "model", "seed"]
-RUN_GROUP = [*IDENTITY, "method", "alpha"]
+RUN_GROUP = [*IDENTITY, "method", "budget_fraction", "budget_steps", "alpha"]
+"""One selected model per group: model selection picks among hyper-parameter settings only."""
 
 
 @dataclass
@@ -155,13 +157,13 @@ class Series:
     # 03 unlearn ------------------------------------------------------------------------------
 
     def planned_runs(self) -> int:
-        points = sum(len(self.params.method_points(name)) for name in self.params.methods)
+        points = sum(len(self.params.method_points(name)) * len(self.params.budgets_for(name))
+                     for name in self.params.methods)
         return len(self.params.manipulations) * len(self.params.seeds) * points * len(self.params.alphas)
 
     def unlearning_runs(self, force: bool = False, originals: list[Original] | None = None) -> pd.DataFrame:
-        """Every method x hyper-parameter setting x alpha on every original, one cached stage per run."""
+        """Every method x hyper-parameter setting x budget x alpha on every original, one cached stage per run."""
         originals = originals or self.originals()
-        budget = self.params.budget()
         rows, hits = [], 0
         bar = tqdm(total=self.planned_runs(), desc="unlearning runs", disable=not self.params.progress)
         for original in originals:
@@ -171,9 +173,9 @@ class Series:
             # once per alpha for a whole grid.
             for alpha, forget in sets.items():
                 for method in self.params.methods:
-                    for point in self.params.method_points(method):
+                    for point, given in itertools.product(self.params.method_points(method),
+                                                          self.params.budgets_for(method)):
                         bar.set_postfix_str(f"{original.label} {method} alpha={alpha:g}")
-                        given = None if METHODS.get(method).is_reference else budget
                         key = {"experiment": to_dict(trained.config), "method": method, "params": point,
                                "alpha": alpha, "forget_seed": original.seed,
                                "budget": to_dict(given) if given else None, "seed": original.seed}
@@ -247,7 +249,7 @@ def _record_poison(directory: Path, splits: DataSplits, manipulated: Manipulated
                    forget: dict[float, torch.Tensor]) -> None:
     positions = manipulated.manipulated
     save_tensors(directory / "manipulated.safetensors", {
-        "positions": positions, "ids": splits.train.ids[positions.to(splits.train.ids.device)],
+        "positions": positions, "ids": manipulated.sample_ids(splits, positions),
         "clean_labels": manipulated.clean_train_labels[positions],
         "manipulated_labels": manipulated.train.labels[positions],
     })
@@ -280,6 +282,6 @@ def tidy_runs(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame.from_records(records)
     if table.empty:
         return table
-    front = [*IDENTITY, "method", "params", "alpha", "n_manipulated", "n_forget", "acc_corr", "acc_retain",
-             "acc_clean", "asr", "unlearn_seconds", "unlearn_steps"]
+    front = [*IDENTITY, "method", "params", "budget_fraction", "budget_steps", "alpha", "n_manipulated", "n_forget",
+             "acc_corr", "acc_retain", "acc_clean", "asr", "unlearn_seconds", "unlearn_steps"]
     return table[front + [c for c in table.columns if c not in front]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,3 +71,8 @@ def summary_text(results: pd.DataFrame, originals: pd.DataFrame) -> str:
             lines.append(f"  {method:<10} {at.get(low, np.nan):>13.3f} {at.get(high, np.nan):>13.3f} "
                          f"{retain.get((manipulation, method), np.nan):>+11.2f}p {cost.get(method, np.nan):>7.2f}")
     return "\n".join(lines)
+
+
+def core_summary(run_dir: Path) -> str:
+    """:func:`summary_text` of a run folder of the core series (its ``results.csv`` and ``originals.csv``)."""
+    return summary_text(pd.read_csv(Path(run_dir) / "results.csv"), pd.read_csv(Path(run_dir) / "originals.csv"))

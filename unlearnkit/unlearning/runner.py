@@ -21,7 +21,8 @@ def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, al
                          forget: torch.Tensor, budget: Budget | None = None, seed: int = 0) -> dict[str, Any]:
     """Unlearn the forget set ``forget`` (positions in S_tr) with ``method`` and evaluate the result.
 
-    The row holds the experiment's identity, method and hyper-parameters, alpha, |S_m|, |S_f|, every
+    The row holds the experiment's identity, method and hyper-parameters, the requested budget (None:
+    the method's default), alpha, |S_m|, |S_f|, every
     metric of :func:`unlearnkit.metrics.corrective_metrics`, the validation selection score and the
     cost (steps, seconds, samples seen).
     """
@@ -37,6 +38,8 @@ def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, al
         "seed": seed,
         "method": method,
         "params": to_dict(method_params(method, params) if isinstance(params, Mapping) else params),
+        "budget_fraction": budget.fraction if budget else None,
+        "budget_steps": budget.steps if budget else None,
         "alpha": alpha,
         "n_manipulated": original.manipulated.n_manipulated,
         "n_forget": len(forget),

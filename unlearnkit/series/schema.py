@@ -1,0 +1,68 @@
+"""The typed parameters a notebook's ``parameters`` cell declares, and the fields every notebook shares.
+
+A family of notebooks (see :mod:`unlearnkit.series.families`) has one frozen dataclass of
+parameters, derived from :class:`CommonParameters`. Each field carries the *stage* that first uses
+it (``stage_field("train", ...)``); a notebook's ``parameters`` cell declares exactly the fields of
+the stages it builds or reads, with the dataclass defaults, so a notebook opened as is runs its
+smoke-sized default and papermill can replace any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ConfigError, from_dict
+
+
+def stage_field(stage: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field that belongs to ``stage``: the first stage whose artifacts depend on it."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"stage": stage})
+    return field(default=default, metadata={"stage": stage})
+
+
+@dataclass(frozen=True)
+class CommonParameters:
+    """Where artifacts go and how to compute: fields of every notebook, with no effect on results."""
+
+    run_name: str = stage_field("common", "smoke")
+    output_root: str | None = stage_field("common", None)
+    device: str | None = stage_field("common", None)
+    progress: bool = stage_field("common", True)
+    force: bool = stage_field("common", False)
+    export_png: bool = stage_field("common", True)
+
+    def __post_init__(self) -> None:
+        if not self.run_name or "/" in self.run_name or self.run_name.startswith("."):
+            raise ConfigError(f"run_name must be a plain folder name, got {self.run_name!r}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def stage_of(cls, name: str) -> str:
+        return next(f.metadata["stage"] for f in dataclasses.fields(cls) if f.name == name)
+
+    @classmethod
+    def names_of_stages(cls, stages: tuple[str, ...]) -> list[str]:
+        """The fields of ``stages``, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls) if f.metadata["stage"] in stages]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "parameters"):
+        """Validated parameters from ``values``; an unknown key names the notebooks that accept the closest one."""
+        unknown = [key for key in values if key not in cls.field_names()]
+        if unknown:
+            from .families import unknown_key_message
+
+            raise ConfigError(unknown_key_message(unknown[0], source, cls))
+        return from_dict(cls, values)
+
+    @classmethod
+    def collect(cls, namespace: Mapping[str, Any]):
+        """The parameters defined in a notebook's namespace (its ``parameters`` cell and papermill's)."""
+        return from_dict(cls, {name: namespace[name] for name in cls.field_names() if name in namespace})
