@@ -127,12 +127,12 @@ def test_a_parameter_file_chooses_its_series_and_keys_of_another_series_are_name
         load_parameter_file(write_yaml(tmp_path / "n.yaml", {"series": "nosuch"}))
 
 
-def test_every_field_of_a_series_is_declared_by_one_of_its_notebooks():
-    class Lonely(CommonParameters):
-        pass
-
-    with pytest.raises(ValueError, match="no notebook declares the stages \\['common'\\]"):
-        Family("lonely", Lonely, {"99_lonely": ("other",)}, summary=lambda run_dir: "")
+def test_a_series_accepts_only_the_fields_its_notebooks_declare(tmp_path, monkeypatch):
+    partial = Family("partial", SeriesParameters, {"99_partial": ("common", "poison")}, summary=lambda run_dir: "")
+    monkeypatch.setitem(FAMILIES._entries, "partial", partial)
+    assert "alphas" in partial.accepted() and "model" not in partial.accepted()
+    with pytest.raises(ConfigError, match="'model': no notebook of the series 'partial'.*belongs to the series 'core'"):
+        load_parameter_file(write_yaml(tmp_path / "p.yaml", {"series": "partial", "model": "resnet9"}))
 
 
 def test_a_missing_or_malformed_parameter_file_is_reported(tmp_path, capsys):

@@ -38,14 +38,17 @@ class Family:
     """The lines ``unlearnkit run`` prints at the end, from the run folder."""
     description: str = ""
 
-    def __post_init__(self) -> None:
-        stages = {self.parameters.stage_of(name) for name in self.parameters.field_names()}
-        declared = {stage for notebook_stages in self.notebooks.values() for stage in notebook_stages}
-        if stages - declared:
-            raise ValueError(f"series {self.name!r}: no notebook declares the stages {sorted(stages - declared)}")
-
     def notebook_parameter_names(self, notebook: str) -> list[str]:
         return self.parameters.names_of_stages(self.notebooks[notebook])
+
+    def accepted(self) -> list[str]:
+        """The keys a parameter file of this family may set: those some notebook declares.
+
+        A family may reuse a parameters class whose other stages it never runs (e.g. a subclass of
+        the core series' parameters without the SSD-importance stage); those fields keep their defaults.
+        """
+        stages = {stage for notebook_stages in self.notebooks.values() for stage in notebook_stages}
+        return self.parameters.names_of_stages(tuple(stages))
 
     def notebooks_accepting(self, name: str) -> list[str]:
         return [notebook for notebook in self.notebooks if name in self.notebook_parameter_names(notebook)]
@@ -56,10 +59,6 @@ FAMILIES: Registry[Family] = Registry("series")
 
 def register_family(family: Family) -> Family:
     return FAMILIES.register(family.name)(family)
-
-
-def families_of(parameters: type) -> list[Family]:
-    return [FAMILIES.get(name) for name in FAMILIES if FAMILIES.get(name).parameters is parameters]
 
 
 def family_of_notebook(notebook: str) -> Family:
@@ -74,17 +73,17 @@ def notebook_parameter_names(notebook: str) -> list[str]:
     return family_of_notebook(notebook).notebook_parameter_names(notebook)
 
 
-def unknown_key_message(key: str, source: str, parameters: type[CommonParameters]) -> str:
+def unknown_key_message(key: str, source: str, families: list[Family]) -> str:
     """Names the notebooks that accept the closest valid key, or the series the key belongs to."""
-    families = families_of(parameters)
-    label = " or ".join(repr(f.name) for f in families) or parameters.__name__
+    label = " or ".join(repr(f.name) for f in families)
     message = f"{source}: unknown parameter {key!r}: no notebook of the series {label} accepts it."
-    close = difflib.get_close_matches(key, parameters.field_names(), n=1, cutoff=0.6)
+    accepted = [name for family in families for name in family.accepted()]
+    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
     if close:
         accepting = [nb for family in families for nb in family.notebooks_accepting(close[0])]
         return f"{message} Did you mean {close[0]!r} (accepted by {', '.join(accepting)})?"
     elsewhere = [FAMILIES.get(name) for name in FAMILIES
-                 if key in FAMILIES.get(name).parameters.field_names() and FAMILIES.get(name) not in families]
+                 if FAMILIES.get(name) not in families and key in FAMILIES.get(name).accepted()]
     if elsewhere:
         other = elsewhere[0]
         return (f"{message} It belongs to the series {other.name!r} ({', '.join(other.notebooks_accepting(key))}): "
@@ -104,6 +103,9 @@ def parse_parameters(values: dict[str, Any], source: str) -> tuple[Family, Commo
     """The family a mapping of parameters chooses, and its validated parameters."""
     family = family_named(values, source)
     given = {key: value for key, value in values.items() if key != SERIES_KEY}
+    unknown = [key for key in given if key not in family.accepted()]
+    if unknown:
+        raise ConfigError(unknown_key_message(unknown[0], source, [family]))
     try:
         return family, family.parameters.from_mapping(given, source=source)
     except ConfigError as err:

@@ -57,9 +57,10 @@ class CommonParameters:
         """Validated parameters from ``values``; an unknown key names the notebooks that accept the closest one."""
         unknown = [key for key in values if key not in cls.field_names()]
         if unknown:
-            from .families import unknown_key_message
+            from .families import FAMILIES, unknown_key_message
 
-            raise ConfigError(unknown_key_message(unknown[0], source, cls))
+            families = [FAMILIES.get(name) for name in FAMILIES if FAMILIES.get(name).parameters is cls]
+            raise ConfigError(unknown_key_message(unknown[0], source, families))
         return from_dict(cls, values)
 
     @classmethod
