@@ -176,8 +176,9 @@ def test_ssd_lab_selects_exactly_what_ssd_dampens(lab):
         layers = lab.layer_shares(a)
         assert layers["selected"].sum() == expected and layers["parameters"].sum() == lab.n_parameters
         assert set(layers["layer"]) == {layer_of(n) for n in forget}
-    shares = lab.selected_share(np.array([0.1, 1.0, 10.0]))
-    assert list(shares) == sorted(shares, reverse=True), "fewer parameters as a grows"
+    curve = lab.share_curve(np.array([0.1, 1.0, 10.0]))
+    assert list(curve) == sorted(curve, reverse=True), "fewer parameters as a grows"
+    assert curve == pytest.approx([lab.selected_share(a) for a in (0.1, 1.0, 10.0)], abs=2 / lab.n_parameters)
     model = copy.deepcopy(lab.original.model)
     counts = dampen(model, lab.importances, 1.0, 1.0)
     expected = evaluate(model, lab.original.splits, lab.original.manipulated, lab.forget)

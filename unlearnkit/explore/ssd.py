@@ -53,38 +53,37 @@ class SSDLab:
         if sorted(names) != sorted(self.importances.forget):
             raise ValueError(f"{self.label}: the importances do not belong to this model's parameters")
         with torch.no_grad():
-            flat_forget = torch.cat([self.importances.forget[n].flatten().double() for n in names])
-            flat_reference = torch.cat([self.importances.reference[n].flatten().double() for n in names])
-            # SSD's rule I_f > a * I_X, read as a ratio: infinite where only S_f moves a parameter
-            # (always selected), NaN for 0 / 0 (never selected).
-            ratio = flat_forget / flat_reference
+            ratio = torch.cat([(self.importances.forget[n].double() / self.importances.reference[n].double()).flatten()
+                               for n in names])
         self._names = names
-        self._sizes = [self.importances.forget[n].numel() for n in names]
-        self._ratios = ratio.numpy()
-        self._sorted = np.sort(np.where(np.isnan(self._ratios), -np.inf, self._ratios))
+        # Ratios I_f / I_X, sorted, for the share-selected curve: infinite where only S_f moves a
+        # parameter (always selected), NaN for 0 / 0 (never selected, sorted first).
+        self._sorted = np.sort(np.nan_to_num(ratio.numpy(), nan=-np.inf, posinf=np.inf))
 
     @property
     def n_parameters(self) -> int:
-        return int(sum(self._sizes))
+        return len(self._sorted)
 
-    def selected_mask(self, a: float) -> np.ndarray:
-        return self._ratios > a
-
-    def selected_share(self, a: float | np.ndarray) -> float | np.ndarray:
-        """Share of all parameters SSD selects at weighting ``a`` (vectorised over ``a``)."""
+    def share_curve(self, a: np.ndarray) -> np.ndarray:
+        """Share of all parameters whose importance ratio exceeds each weighting in ``a`` (for plotting)."""
         above = len(self._sorted) - np.searchsorted(self._sorted, np.asarray(a, dtype=float), side="right")
-        share = above / len(self._sorted)
-        return float(share) if np.ndim(share) == 0 else share
+        return above / len(self._sorted)
+
+    @torch.no_grad()
+    def selected(self, a: float) -> dict[str, torch.Tensor]:
+        """SSD's selection ``I_f > a * I_X`` per parameter tensor, exactly as :func:`dampen` applies it."""
+        return {n: self.importances.forget[n] > a * self.importances.reference[n] for n in self._names}
+
+    def selected_share(self, a: float) -> float:
+        return sum(int(mask.sum()) for mask in self.selected(a).values()) / self.n_parameters
 
     def layer_shares(self, a: float) -> pd.DataFrame:
         """Per layer (weights and biases together): parameters, how many are selected, and the share."""
-        selected = self.selected_mask(a)
-        rows, start = {}, 0
-        for name, size in zip(self._names, self._sizes):
+        rows = {}
+        for name, mask in self.selected(a).items():
             row = rows.setdefault(layer_of(name), {"layer": layer_of(name), "parameters": 0, "selected": 0})
-            row["parameters"] += size
-            row["selected"] += int(selected[start:start + size].sum())
-            start += size
+            row["parameters"] += mask.numel()
+            row["selected"] += int(mask.sum())
         table = pd.DataFrame(list(rows.values()))
         table["share"] = table["selected"] / table["parameters"]
         return table
@@ -119,7 +118,7 @@ def explorer_figure(lab: SSDLab, a: float, lam: float) -> go.Figure:
                            subplot_titles=["share selected against a", "share selected per layer",
                                            "M_o and after SSD"])
     grid = np.logspace(*A_RANGE, 57)
-    figure.add_trace(go.Scatter(x=grid, y=lab.selected_share(grid), mode="lines", name="share selected",
+    figure.add_trace(go.Scatter(x=grid, y=lab.share_curve(grid), mode="lines", name="share selected",
                                 line_color="#1f77b4", showlegend=False), row=1, col=1)
     figure.add_trace(go.Scatter(x=[a], y=[lab.selected_share(a)], mode="markers", marker=dict(size=12, color="black"),
                                 name="a", showlegend=False), row=1, col=1)
