@@ -111,8 +111,9 @@ def jupyterlab(tmp_path_factory):
                    "UNLEARNKIT_EXPLORERS": "interactive", "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
                    "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces")}
     log = (folder / "server.log").open("w")
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        [sys.executable, "-m", "jupyterlab", *as_root, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
          f"--LabApp.user_settings_dir={folder / 'settings'}", f"--LabApp.workspaces_dir={folder / 'workspaces'}"],
         cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -150,16 +151,17 @@ def screenshots() -> Path:
     return folder
 
 
-def open_and_run_all(page, jupyterlab, notebook: str, last_output: str) -> None:
-    """Open ``notebook``, run every cell from the Run menu, wait until ``last_output`` is printed."""
+def open_and_run_all(page, jupyterlab, notebook: str, last_output: str, screenshots: Path) -> None:
+    """Open ``notebook``, run every cell from the Run menu, wait until an output shows ``last_output``."""
     page.goto(f"{jupyterlab['base']}/lab/tree/{notebook}?token={jupyterlab['token']}", timeout=120_000)
     page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(state="visible", timeout=120_000)
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     try:
-        page.get_by_text(last_output).first.wait_for(timeout=RUN_ALL_SECONDS * 1000)
+        page.locator(".jp-OutputArea-output", has_text=last_output).first.wait_for(timeout=RUN_ALL_SECONDS * 1000)
     except Exception:
+        page.screenshot(path=str(screenshots / f"failed-{Path(notebook).stem}.png"))
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         shown = "\n---\n".join(errors.all_inner_texts())[-4000:]
         raise AssertionError(f"{notebook}: {last_output!r} never appeared; stderr outputs:\n{shown}\n"
@@ -200,7 +202,7 @@ def wait_until_changed(page, locator_text, before: str, seconds: float) -> str:
 
 
 def test_the_trigger_designer_redraws_and_trains_in_jupyterlab(page, jupyterlab, screenshots):
-    open_and_run_all(page, jupyterlab, "notebooks/01_poison.ipynb", "poison checks passed")
+    open_and_run_all(page, jupyterlab, "notebooks/01_poison.ipynb", "poison checks passed", screenshots)
     assert plots_drawn(page) >= 4, "the notebook's figures and the designer's are drawn"
     designer = page.locator(".unlearnkit-trigger-designer").first
     designer.scroll_into_view_if_needed()
@@ -223,7 +225,7 @@ def test_the_trigger_designer_redraws_and_trains_in_jupyterlab(page, jupyterlab,
 
 
 def test_the_ssd_explorer_follows_its_sliders_in_jupyterlab(page, jupyterlab, screenshots):
-    open_and_run_all(page, jupyterlab, "notebooks/05_ssd_importance.ipynb", "importance checks passed")
+    open_and_run_all(page, jupyterlab, "notebooks/05_ssd_importance.ipynb", "importance checks passed", screenshots)
     assert plots_drawn(page) >= 2, "the histogram and the explorer are drawn"
     explorer = page.locator(".unlearnkit-ssd-explorer").first
     explorer.scroll_into_view_if_needed()

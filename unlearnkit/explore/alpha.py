@@ -81,8 +81,8 @@ class SweepResults:
         rows = self._of(manipulation)
         rows = rows[(rows["method"] == method) & np.isclose(rows["alpha"], alpha)]
         columns = [c for c in CANDIDATE_COLUMNS if c in rows.columns]
-        return rows[columns].sort_values(["seed", "score"] if "score" in rows else ["seed"],
-                                         ascending=[True, False][:2 if "score" in rows else 1]).reset_index(drop=True)
+        order = ["seed", "score"] if "score" in rows else ["seed"]
+        return rows[columns].sort_values(order, ascending=[True, False][:len(order)]).reset_index(drop=True)
 
     def identified(self, manipulation: str, alpha: float) -> tuple[int, int]:
         """``(|S_f|, |S_m|)`` at ``alpha`` (of the first seed)."""

@@ -209,6 +209,7 @@ class TriggerDesigner(Explorer):
     def __init__(self, lab: TriggerLab | None = None, count: int = 6, **design: Any):
         self.lab = lab or TriggerLab()
         self.count = count
+        self._syncing = False
         self.initial = self.lab.design(**design)
         if self.lab.is_trained(self.initial):
             self.lab.attack(self.initial)  # a cached design: load it so its outcome shows at once
@@ -255,13 +256,18 @@ class TriggerDesigner(Explorer):
     def current(self) -> BadNet:
         height, width = self.lab.image_size
         size = self.patch_size.value
-        # Keep the patch inside the image when it grows.
-        self.row.max, self.col.max = height - size, width - size
+        self._syncing = True  # keeping the patch inside the image may move row / col: draw once
+        try:
+            self.row.max, self.col.max = height - size, width - size
+        finally:
+            self._syncing = False
         return self.lab.design(patch_size=size, row=min(self.row.value, height - size),
                                col=min(self.col.value, width - size), value=self.value.value,
                                target_class=self.target.value, fraction=self.fraction.value)
 
     def _redraw(self, change: Any = None) -> None:
+        if self._syncing:
+            return
         design = self.current()
         if self.lab.is_trained(design) and self.lab.label(design) not in self.lab.outcomes:
             self.lab.attack(design)
