@@ -1,7 +1,7 @@
 """JupyterLab in a real browser: run notebooks top to bottom, see the plots, move an explorer's controls.
 
-The test starts JupyterLab on 127.0.0.1 (a free port, a token it makes up, settings and workspaces in a
-temporary folder), drives Debian's Chromium (``/usr/bin/chromium``, never a downloaded browser) with
+The test starts JupyterLab on 127.0.0.1 (a free port, a token it makes up, settings, workspaces and a copy
+of the notebooks in a temporary folder, so the repository's files are never touched), drives Debian's Chromium (``/usr/bin/chromium``, never a downloaded browser) with
 Playwright, runs every cell of a notebook through the *Run* menu, checks that the plotly figures and
 the explorer are drawn, changes a widget and waits for the explorer to redraw, and saves screenshots
 under ``<outputs>/browser-test/``. Every wait is bounded; the server and its kernels are always shut
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,9 +54,11 @@ def free_port() -> int:
 
 
 def lab_settings(folder: Path) -> None:
-    """Every cell stays in the page (no windowing), no news or update checks."""
+    """Every cell stays in the page (no windowing), nothing saved behind the test's back, no news."""
     settings = {
-        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none",
+                                                                       "autoStartDefaultKernel": True},
+        "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                             "checkForUpdates": False},
     }
@@ -73,8 +76,33 @@ def status(url: str) -> bool:
         return False
 
 
-def stop(process: subprocess.Popen, base: str, token: str) -> None:
-    """Ask the server to shut down (it stops its kernels); terminate, then kill, the whole process group."""
+def project_copy(folder: Path) -> Path:
+    """The series' notebooks and parameter files in a scratch project, so nothing the browser does can
+    change the repository's files (the kernels still import this checkout's ``unlearnkit``)."""
+    project = folder / "project"
+    (project / "notebooks").mkdir(parents=True)
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        shutil.copy(notebook, project / "notebooks" / notebook.name)
+    shutil.copytree(ROOT / "parameters", project / "parameters")
+    return project
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line contains ``text`` (the kernels of this test's server: their connection
+    files live in its private runtime folder)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def stop(process: subprocess.Popen, base: str, token: str, runtime: Path) -> None:
+    """Ask the server to shut down (it stops its kernels); terminate, then kill, its process group, and
+    kill any kernel of this server still running (kernels get process groups of their own)."""
     try:
         request = urllib.request.Request(f"{base}/api/shutdown", method="POST",
                                          headers={"Authorization": f"token {token}"})
@@ -90,10 +118,11 @@ def stop(process: subprocess.Popen, base: str, token: str) -> None:
             process.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
-    try:  # kernels started by the server share its process group
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pid in processes_mentioning(str(runtime)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture(scope="module")
@@ -106,17 +135,20 @@ def jupyterlab(tmp_path_factory):
         unavailable("Playwright is not installed (pip install -e '.[dev]')")
     folder = tmp_path_factory.mktemp("jupyterlab")
     lab_settings(folder / "settings")
+    project = project_copy(folder)
     port, token = free_port(), secrets.token_hex(24)
+    runtime = folder / "runtime"
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                   "UNLEARNKIT_EXPLORERS": "interactive", "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
-                   "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces")}
+                   # The outputs folder this test process uses: stages cached by earlier runs are reused.
+                   "UNLEARNKIT_OUTPUTS": str(output_root()), "UNLEARNKIT_EXPLORERS": "interactive",
+                   "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces")}
     log = (folder / "server.log").open("w")
     as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", *as_root, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={project}",
          f"--LabApp.user_settings_dir={folder / 'settings'}", f"--LabApp.workspaces_dir={folder / 'workspaces'}"],
-        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=project, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_SECONDS
@@ -126,7 +158,7 @@ def jupyterlab(tmp_path_factory):
             time.sleep(1)
         yield {"base": base, "token": token, "log": folder / "server.log", "profile": folder / "chromium"}
     finally:
-        stop(process, base, token)
+        stop(process, base, token, runtime)
         log.close()
 
 
@@ -137,7 +169,7 @@ def page(jupyterlab):
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(jupyterlab["profile"]), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1500, "height": 1000})
+            viewport={"width": 1500, "height": 1800})
         try:
             yield context.new_page()
         finally:
@@ -156,17 +188,31 @@ def open_and_run_all(page, jupyterlab, notebook: str, last_output: str, screensh
     page.goto(f"{jupyterlab['base']}/lab/tree/{notebook}?token={jupyterlab['token']}", timeout=120_000)
     page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(state="visible", timeout=120_000)
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    try:
-        page.locator(".jp-OutputArea-output", has_text=last_output).first.wait_for(timeout=RUN_ALL_SECONDS * 1000)
-    except Exception:
-        page.screenshot(path=str(screenshots / f"failed-{Path(notebook).stem}.png"))
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        shown = "\n---\n".join(errors.all_inner_texts())[-4000:]
-        raise AssertionError(f"{notebook}: {last_output!r} never appeared; stderr outputs:\n{shown}\n"
-                             f"server log:\n{jupyterlab['log'].read_text()[-2000:]}") from None
+    started = page.locator(".jp-InputPrompt", has_text="[*]").or_(page.locator(".jp-InputPrompt", has_text="[1]"))
+    for _ in range(3):  # a click before the notebook has focus runs nothing: focus it, retry until a cell starts
+        page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+        try:
+            started.first.wait_for(timeout=30_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    done = page.locator(".jp-OutputArea-output", has_text=last_output)
     tracebacks = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
+    deadline = time.monotonic() + RUN_ALL_SECONDS
+    while not done.count() and not tracebacks.count():
+        if page.locator(".jp-Dialog").count():  # a kernel chooser despite autoStartDefaultKernel: take the default
+            page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(screenshots / f"failed-{Path(notebook).stem}.png"))
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            shown = "\n---\n".join(errors.all_inner_texts())[-4000:]
+            raise AssertionError(f"{notebook}: {last_output!r} never appeared; stderr outputs:\n{shown}\n"
+                                 f"server log:\n{jupyterlab['log'].read_text()[-2000:]}")
+        if int(time.monotonic() - deadline) % 60 == 0:  # how it looks while it waits (for a hang in CI)
+            page.screenshot(path=str(screenshots / f"running-{Path(notebook).stem}.png"))
+        page.wait_for_timeout(1000)
     assert tracebacks.count() == 0, f"{notebook}: a cell raised:\n{tracebacks.first.inner_text()[:3000]}"
 
 

@@ -117,7 +117,7 @@ def curves_figure(results: SweepResults, manipulation: str, method: str, alpha: 
         figure.add_vline(x=alpha, line_dash="dash", line_color="black", row=1, col=column)
         figure.update_yaxes(range=[-0.02, 1.02], row=1, col=column)
         figure.update_xaxes(title_text="identified fraction alpha", row=1, col=column)
-    figure.update_layout(title=curves_title(results, manipulation, method, alpha), height=420,
+    figure.update_layout(title=curves_title(results, manipulation, method, alpha), height=420, width=1100,
                          margin=dict(l=10, r=10, t=80, b=10))
     return figure
 

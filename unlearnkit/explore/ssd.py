@@ -141,7 +141,8 @@ def explorer_figure(lab: SSDLab, a: float, lam: float) -> go.Figure:
     top = max(0.01, float(layers["share"].max()) * 1.3)
     figure.update_yaxes(range=[0, top], tickformat=".1%", row=1, col=2)
     figure.update_yaxes(range=[0, 1.15], row=1, col=3)
-    figure.update_layout(title=explorer_title(lab, a, lam), height=440, barmode="group",
+    figure.update_traces(textfont_size=10, selector=dict(type="bar"))
+    figure.update_layout(title=explorer_title(lab, a, lam), height=440, width=1100, barmode="group",
                          margin=dict(l=10, r=10, t=80, b=10), legend=dict(orientation="h", y=-0.2, x=0.7))
     return figure
 

@@ -34,6 +34,7 @@ QUICK_RECIPE = TrainConfig(steps=120, batch_size=128, lr=0.05, warmup_fraction=0
 """A small model in seconds on a CPU: enough steps for MNIST to learn a 3% BadNet poison."""
 
 OUTCOME_METRICS = {"asr": "attack success", "acc_clean": "clean accuracy", "acc_corr": "Acc_corr"}
+FIGURE_WIDTH = 980
 
 
 def design_label(design: BadNet, height: int, width: int) -> str:
@@ -167,13 +168,15 @@ def samples_figure(lab: TriggerLab, design: BadNet, count: int = 6) -> go.Figure
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     figure.update_annotations(font_size=11)
-    figure.update_layout(title=samples_title(lab, design), height=360, margin=dict(l=10, r=10, t=70, b=10))
+    # A grey page, so that a white patch on an image's edge stays visible.
+    figure.update_layout(title=samples_title(lab, design), height=380, width=FIGURE_WIDTH, paper_bgcolor="#dde3ea",
+                         margin=dict(l=10, r=10, t=70, b=10))
     return figure
 
 
 def samples_title(lab: TriggerLab, design: BadNet) -> str:
     n = lab.manipulated(design).n_manipulated
-    return f"Trigger {lab.label(design)}: {n} poisoned training samples (top), triggered test images (bottom)"
+    return f"{lab.label(design)}: {n} poisoned training images (top), triggered test images (bottom)"
 
 
 def outcome_figure(table: pd.DataFrame, current: str | None = None) -> go.Figure:
@@ -184,7 +187,8 @@ def outcome_figure(table: pd.DataFrame, current: str | None = None) -> go.Figure
         figure.add_trace(go.Bar(x=table["design"], y=table[metric], name=name, text=table[metric].round(3),
                                 textposition="outside", marker_line_width=widths, marker_line_color="black"))
     figure.update_yaxes(range=[0, 1.1], title="share")
-    figure.update_layout(barmode="group", height=380, title=outcome_title(table, current),
+    figure.update_xaxes(visible=not table.empty)
+    figure.update_layout(barmode="group", height=360, width=FIGURE_WIDTH, title=outcome_title(table, current),
                          margin=dict(l=10, r=10, t=60, b=10))
     return figure
 
@@ -241,7 +245,8 @@ class TriggerDesigner(Explorer):
         self.fraction = w.FloatSlider(value=design.fraction, min=0.005, max=0.1, step=0.005, readout_format=".1%",
                                       continuous_update=False, description="poisoned share",
                                       style={"description_width": "110px"})
-        self.train_button = w.Button(description="train and measure", icon="play", button_style="primary")
+        self.train_button = w.Button(description="train and measure", icon="play", button_style="primary",
+                                     layout=w.Layout(width="auto"))
         self.status = css_class(w.HTML(), "unlearnkit-status")
         self.samples = go.FigureWidget(samples_figure(self.lab, design, self.count))
         self.outcomes = go.FigureWidget(outcome_figure(self.lab.outcome_table(), self.lab.label(design)))
@@ -288,6 +293,7 @@ class TriggerDesigner(Explorer):
                 trace.x, trace.y, trace.text = new.x, new.y, new.text
                 trace.marker.line.width = new.marker.line.width
             self.outcomes.layout.title.text = fresh.layout.title.text
+            self.outcomes.layout.xaxis.visible = fresh.layout.xaxis.visible
         self._say_state(design)
 
     def _say_state(self, design: BadNet) -> None:
