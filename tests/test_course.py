@@ -158,3 +158,13 @@ def test_stale_student_versions_are_found_and_rebuilt(tmp_path):
     assert len(build(course)) == 2 and len(build(course)) == 0
     (course / "99_orphan.ipynb").unlink()
     assert stale(course) == []
+
+
+def test_the_lessons_trigger_designer_starts_from_the_lessons_model():
+    from unlearnkit.config import to_dict
+    from unlearnkit.course import lessons
+    from unlearnkit.explore import TriggerLab
+
+    lab = TriggerLab(lessons.DATA, train=lessons.RECIPE, store=lessons.store())
+    assert to_dict(lab.experiment(lab.design())) == to_dict(lessons.experiment(lessons.BADNET))
+    assert lessons.experiment({"name": "badnet"}) == lessons.experiment(lessons.BADNET), "defaults spelled out"

@@ -14,8 +14,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from ..config import to_dict
 from ..data import DataConfig
 from ..experiment import ExperimentConfig, TrainedOriginal, train_original
+from ..manipulations import build_manipulation
 from ..series.paths import output_root
 from ..store import ArtifactStore
 from ..training import TrainConfig
@@ -33,7 +35,10 @@ def store(root: str | None = None) -> ArtifactStore:
 
 
 def experiment(manipulation: dict[str, Any]) -> ExperimentConfig:
-    return ExperimentConfig(data=DATA, manipulation=manipulation, model="small-cnn", train=RECIPE)
+    """The lesson's experiment; the manipulation is spelled out with every default, so the trigger
+    designer's default design finds the lesson's model in the store."""
+    canonical = {"name": manipulation["name"], **to_dict(build_manipulation(manipulation))}
+    return ExperimentConfig(data=DATA, manipulation=canonical, model="small-cnn", train=RECIPE)
 
 
 def trained(manipulation: dict[str, Any], device: str | None = None, progress: bool = True) -> TrainedOriginal:
