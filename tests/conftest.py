@@ -27,3 +27,9 @@ def tiny_splits() -> DataSplits:
 @pytest.fixture(scope="session")
 def mnist_small() -> DataSplits:
     return load_data(DataConfig(name="mnist", train_subset=6000, test_subset=2000, val_size=500, seed=0))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: the notebooks they open in JupyterLab then find the stages that nbval's
+    runs of the same notebooks cached (same parameters, same outputs folder)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

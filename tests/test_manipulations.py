@@ -50,6 +50,22 @@ def test_badnet_test_domain_is_triggered_test_set(tiny_splits):
     assert torch.equal(stamp_trigger(tiny_splits.test.images, 2, 255), affected.images)
 
 
+def test_badnet_trigger_can_be_moved_and_dimmed_identically_in_train_and_test(tiny_splits):
+    manipulated = build_manipulation({"name": "badnet", "count": 10, "patch_size": 2, "row": 1, "col": 4,
+                                      "value": 0.5}).apply(tiny_splits)
+    level = round(0.5 * 255)
+    trained, _ = manipulated.as_trained(manipulated.manipulated)
+    clean = tiny_splits.train.images[manipulated.manipulated]
+    inside = torch.zeros(8, 8, dtype=torch.bool)
+    inside[1:3, 4:6] = True
+    assert (trained[:, :, inside] == level).all()
+    assert torch.equal(trained[:, :, ~inside], clean[:, :, ~inside])
+    affected = manipulated.affected_test.images
+    assert (affected[:, :, inside] == level).all()
+    assert torch.equal(affected[:, :, ~inside], tiny_splits.test.images[:, :, ~inside])
+    assert torch.equal(stamp_trigger(tiny_splits.test.images, 2, level, row=1, col=4), affected)
+
+
 def test_interclass_swaps_half_each_way(tiny_splits):
     manipulated = build_manipulation({"name": "interclass", "class_a": 1, "class_b": 3, "count": 20, "seed": 1}).apply(tiny_splits)
     positions = manipulated.manipulated
@@ -85,6 +101,9 @@ def test_fraction_resolves_to_rounded_count(tiny_splits):
     ({"name": "badnet", "fraction": 1.5}, "manipulation.fraction"),
     ({"name": "badnet", "trigger": 3}, "unknown key manipulation.'trigger'"),
     ({"name": "badnet", "count": "ten"}, "manipulation.count must be an integer"),
+    ({"name": "badnet", "patch_size": 3, "row": 6}, "manipulation.row must be at most 5"),
+    ({"name": "badnet", "col": -1}, "manipulation.col"),
+    ({"name": "badnet", "value": 1.5}, "manipulation.value"),
     ({"name": "interclass", "class_a": 1, "class_b": 3, "count": 11}, "must be even"),
     ({"name": "interclass", "class_a": 1, "class_b": 3, "count": 102}, "needs 51 samples of class"),
     ({"name": "interclass", "class_a": 2, "class_b": 2}, "must differ"),

@@ -248,6 +248,11 @@ def test_run_writes_executed_notebooks_and_figures(smoke_runs):
     assert [p.name for p in first.executed] == [p.name for p in series_notebooks(CORE)]
     for notebook in executed:
         assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+        mimes = {mime for cell in notebook.cells for output in cell.get("outputs", []) for mime in output.get("data", {})}
+        assert "application/vnd.jupyter.widget-view+json" not in mimes, "headless runs draw explorers statically"
+    explorers = [cell for cell in executed[-1].cells if "SSDExplorer.from_series" in cell.source]
+    assert explorers and any("application/vnd.plotly.v1+json" in output.get("data", {})
+                             for output in explorers[0].outputs), "the SSD explorer's static figure is in 05"
     figures = Path(out) / "figures"
     expected = ["01_samples_badnet", "01_samples_interclass", "01_counts", "02_training_curves",
                 "02_original_metrics", "03_cost", "04_acc_corr_vs_alpha", "04_retain_change", "04_asr_vs_alpha",
@@ -294,6 +299,9 @@ def test_a_paper_scale_set_runs_every_stage_on_cifar_files(tmp_path, monkeypatch
     assert results.loc[results["method"] == "cf", "unlearn_steps"].eq(2).all()
     importance = series.importances(originals=originals)[0]
     assert importance.distribution.n_parameters == sum(p.numel() for p in originals[0].trained.model.parameters())
+    stored = importance.tensors()
+    assert {name: t.shape for name, t in stored.forget.items()} == \
+        {name: p.shape for name, p in originals[0].trained.model.named_parameters()}
 
 
 @pytest.mark.slow

@@ -77,6 +77,8 @@ def run_series(parameter_file: str | Path, out: str | Path | None = None, force:
     """
     import papermill
 
+    from ..explore.base import static_explorers
+
     parameter_file = Path(parameter_file)
     _, values = load_parameter_file(parameter_file)
     root, run_name = resolve_run(parameter_file, values, out)
@@ -96,8 +98,9 @@ def run_series(parameter_file: str | Path, out: str | Path | None = None, force:
             print(f"[unlearnkit] {path.stem} ...", flush=True)
         target = executed_dir / path.name
         given = {key: value for key, value in values.items() if key in declared[path]}
-        papermill.execute_notebook(str(path), str(target), parameters=given, cwd=str(path.parent),
-                                   progress_bar=False, log_output=False)
+        with static_explorers():  # no frontend: the explorers draw static figures into the executed copy
+            papermill.execute_notebook(str(path), str(target), parameters=given, cwd=str(path.parent),
+                                       progress_bar=False, log_output=False)
         executed.append(target)
     results = _read_table(run_dir / "results.csv")
     built, reused = _stage_usage(run_dir, results, _read_table(run_dir / "originals.csv"), started)

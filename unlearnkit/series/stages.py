@@ -1,7 +1,7 @@
 """The stages of the notebook series, each cached in the artifact store under ``<output_root>/<run_name>/``.
 
 ``poison`` -> ``original`` (train M_o) -> ``unlearn`` (one stage directory per run) -> results with
-model selection, and ``importance`` (SSD's ratio histogram). Every stage loads what it needs from
+model selection, and ``importance`` (SSD's ratio histogram and the raw per-parameter importances). Every stage loads what it needs from
 the store or builds it, so each notebook can run alone and an interrupted series resumes where it
 stopped. ``force`` rebuilds only the stage it is passed to, never the upstream ones.
 """
@@ -27,7 +27,7 @@ from ..experiment import TrainedOriginal, prepare, train_original
 from ..manipulations import Manipulated, forget_sets
 from ..metrics import accuracy, evaluate
 from ..store import ArtifactStore, load_tensors, read_json, save_table, save_tensors, write_json
-from ..unlearning import Budget, make_task, select_best, ssd_importances, unlearn_and_evaluate
+from ..unlearning import Budget, SSDImportances, make_task, select_best, ssd_importances, unlearn_and_evaluate
 from ..unlearning.grids import SSD_SELECTION_WEIGHTINGS
 from ..unlearning.importance_ratio import RatioDistribution, ratio_distribution
 from .parameters import SeriesParameters
@@ -73,6 +73,13 @@ class Importance:
     fit_sf_manipulated: float
     acc_sf_clean: float
     cache_hit: bool
+    directory: Path | None = None
+
+    def tensors(self) -> SSDImportances:
+        """The per-parameter importances ``I_f`` and ``I_X`` behind the histogram (for the SSD explorer)."""
+        if self.directory is None:
+            raise FileNotFoundError(f"{self.label}: no stage directory recorded for these importances")
+        return load_importances(self.directory)
 
 
 class Series:
@@ -237,11 +244,14 @@ class Series:
             build = functools.partial(_importance_distribution, original=trained, forget=forget, batch_size=batch_size,
                                       reference=params.importance_reference, thresholds=thresholds)
             directory, hit = self.store.build("importance", key, build, force=force)
+            if not (directory / IMPORTANCES_FILE).is_file():
+                # Built before the raw importances were kept: rebuild once so every stage has them.
+                directory, hit = self.store.build("importance", key, build, force=True)
             summary = read_json(directory / "summary.json")
             fit, clean = summary.pop("fit_sf_manipulated"), summary.pop("acc_sf_clean")
             distribution = RatioDistribution.from_summary(pd.read_csv(directory / "histogram.csv"), summary)
             results.append(Importance(original.label, original.seed, params.importance_alpha, distribution,
-                                      fit, clean, hit))
+                                      fit, clean, hit, directory))
         return results
 
 
@@ -261,9 +271,31 @@ def _unlearning_run(directory: Path, original: TrainedOriginal, method: str, par
     write_json(directory / "row.json", unlearn_and_evaluate(original, method, params, alpha, forget, budget, seed))
 
 
+IMPORTANCES_FILE = "importances.safetensors"
+
+
+def save_importances(path: Path, importances: SSDImportances) -> None:
+    """``forget/<parameter>`` and ``reference/<parameter>`` tensors, with the batch size and reference set."""
+    save_tensors(path, {**{f"forget/{name}": t for name, t in importances.forget.items()},
+                        **{f"reference/{name}": t for name, t in importances.reference.items()}})
+    write_json(path.with_suffix(".json"), {"batch_size": importances.batch_size,
+                                           "reference_set": importances.reference_set})
+
+
+def load_importances(directory: Path) -> SSDImportances:
+    tensors = load_tensors(directory / IMPORTANCES_FILE)
+    meta = read_json((directory / IMPORTANCES_FILE).with_suffix(".json"))
+    parts = {"forget": {}, "reference": {}}
+    for key, tensor in tensors.items():
+        part, name = key.split("/", 1)
+        parts[part][name] = tensor
+    return SSDImportances(parts["forget"], parts["reference"], meta["batch_size"], meta["reference_set"])
+
+
 def _importance_distribution(directory: Path, original: TrainedOriginal, forget: torch.Tensor, batch_size: int,
                              reference: str, thresholds: list[float]) -> None:
     importances = ssd_importances(make_task(original, forget), batch_size, reference)
+    save_importances(directory / IMPORTANCES_FILE, importances)
     distribution = ratio_distribution(importances.ratio(), thresholds)
     fit = evaluate(original.model, original.splits, original.manipulated, forget,
                    autocast_bf16=original.config.train.bf16)
