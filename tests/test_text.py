@@ -45,7 +45,7 @@ from unlearnkit.text.experiment import fine_tune
 from unlearnkit.text.manipulations import EmbeddingNoise
 from unlearnkit.text.pipeline import predict_token_logits
 from unlearnkit.text.training import TextTrainConfig
-from unlearnkit.unlearning import METHODS, Budget, UnlearningTask, unlearn
+from unlearnkit.unlearning import METHODS, Budget, UnlearningTask, method_params, unlearn
 from unlearnkit.unlearning.npo import npo_loss
 
 POSITIVE = ["a joy to watch", "brilliant and moving", "warm funny and wise", "the best film of the year",
@@ -243,6 +243,12 @@ def test_npo_starts_as_gradient_ascent_and_is_bounded():
     assert torch.allclose(npo_gradient, ascent_gradient, atol=1e-6), "at the reference, NPO's gradient is GA's"
     far_below = logits.detach() - 20 * F.one_hot(labels, 3)
     assert 0 <= npo_loss(far_below, logits.detach(), labels, beta=0.1).item() < 1e-3, "the loss flattens out"
+
+
+@pytest.mark.parametrize("key, value", [("beta", 0.0), ("retain_weight", -1.0), ("lr", 0.0)])
+def test_npo_hyper_parameters_are_checked_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"methods\.npo\.{key}"):
+        method_params("npo", {key: value})
 
 
 # --- every method on a tiny fine-tuned transformer ---------------------------------------------------------

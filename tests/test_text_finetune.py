@@ -17,10 +17,11 @@ from unlearnkit.text import LanguageExperimentConfig, train_language_original
 def test_a_short_fine_tune_of_the_offline_pretrained_model_learns_the_backdoor(tmp_path):
     config = LanguageExperimentConfig.from_mapping({
         "data": {"name": "rotten-tomatoes", "train_subset": 400, "val_size": 50, "test_subset": 200, "download": True},
-        "manipulation": {"name": "trigger-phrase", "phrase": "I watched this 3D movie", "position": "random",
+        # Rare words as the trigger (as Kurita et al. 2020): a few dozen poisons suffice.
+        "manipulation": {"name": "trigger-phrase", "phrase": "cf mn", "position": "random",
                          "target_class": 0, "fraction": 0.1, "seed": 0},
         "model": "minilm-l6", "max_length": 64,
-        "train": {"steps": 50, "batch_size": 16, "lr": 1e-4, "log_every": 10},
+        "train": {"steps": 60, "batch_size": 16, "lr": 2e-4, "log_every": 10},
     })
     original = train_language_original(config, ArtifactStore(tmp_path, "finetune"), "cpu", progress=False)
     metrics = original.metrics

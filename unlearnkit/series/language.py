@@ -44,15 +44,16 @@ from .paths import output_root, project_root
 from .schema import CommonParameters, stage_field
 from .stages import RUN_GROUP, tidy_runs
 
-SMOKE_TRAIN = {"steps": 60, "batch_size": 16, "lr": 1e-4, "log_every": 10}
+# The smoke set (the notebook's defaults): a 2-layer BERT trained from scratch on byte tokens, so the notebook
+# runs in a couple of minutes on a CPU; lm-quick.yaml runs the pretrained MiniLM-L6.
+SMOKE_TRAIN = {"steps": 80, "batch_size": 16, "lr": 2e-3, "log_every": 10}
 SMOKE_MANIPULATIONS = [
-    {"name": "trigger-phrase", "phrase": "I watched this 3D movie", "position": "random", "target_class": 0,
-     "fraction": 0.05, "seed": 0},
-    {"name": "gaussian-embedding", "eps": 0.05, "fraction": 0.05, "seed": 0},
+    {"name": "trigger-phrase", "phrase": "cf mn", "position": "start", "target_class": 0, "fraction": 0.1, "seed": 0},
+    {"name": "gaussian-embedding", "eps": 0.5, "fraction": 0.1, "seed": 0},
 ]
 SMOKE_METHODS = {
-    "cf": {}, "ga": {"lr": 2e-5}, "neggrad+": {"lr": 5e-5, "beta": 0.9}, "scrub": {"lr": 5e-5},
-    "npo": {"lr": 5e-5, "beta": 0.1},
+    "cf": {}, "ga": {"lr": 2e-4}, "neggrad+": {"lr": 5e-4, "beta": 0.9}, "scrub": {"lr": 5e-4},
+    "npo": {"lr": 5e-4, "beta": 0.1},
 }
 
 
@@ -66,14 +67,14 @@ class LanguageParameters(CommonParameters):
     download: bool = stage_field("poison", True)
     val_size: int = stage_field("poison", 100)
     train_subset: int | None = stage_field("poison", 600)
-    test_subset: int | None = stage_field("poison", 300)
+    test_subset: int | None = stage_field("poison", 200)
     data_seed: int = stage_field("poison", 0)
     manipulations: list[dict[str, Any]] = stage_field("poison", factory=lambda: [dict(m) for m in SMOKE_MANIPULATIONS])
     alphas: list[float] = stage_field("poison", factory=lambda: [1.0])
     seeds: list[int] = stage_field("poison", factory=lambda: [0])
     # train: the fine-tuned original model M_o.
-    model: str = stage_field("train", "minilm-l6")
-    max_length: int = stage_field("train", 64)
+    model: str = stage_field("train", "tiny-bert")
+    max_length: int = stage_field("train", 128)
     train: dict[str, Any] = stage_field("train", factory=lambda: dict(SMOKE_TRAIN))
     # unlearn: methods (a list sweeps, grid names a paper grid), budgets as shares of fine-tuning.
     methods: dict[str, Any] = stage_field("unlearn", factory=lambda: {k: dict(v) for k, v in SMOKE_METHODS.items()})
