@@ -14,6 +14,7 @@ from unlearnkit.text import LanguageExperimentConfig, train_language_original
 
 
 @pytest.mark.lm_finetune
+@pytest.mark.timeout(3600)  # a loaded 2-core machine can take many times the quiet minute
 def test_a_short_fine_tune_of_the_offline_pretrained_model_learns_the_backdoor(tmp_path):
     config = LanguageExperimentConfig.from_mapping({
         "data": {"name": "rotten-tomatoes", "train_subset": 400, "val_size": 50, "test_subset": 200, "download": True},
