@@ -14,8 +14,9 @@ $(INSTALLED): pyproject.toml constraints.txt
 quickstart: $(INSTALLED)  ## the notebook series on the embedded MNIST: outputs/quickstart/
 	$(VENV)/bin/unlearnkit run parameters/quickstart.yaml
 
-test: $(INSTALLED)  ## the test suite
+test: $(INSTALLED)  ## the test suite, then the real fine-tune of the pretrained language model
 	$(PY) -m pytest
+	$(PY) -m pytest -m lm_finetune tests/test_text_finetune.py
 
 benchmark: $(INSTALLED)  ## training and SSD-importance throughput against plain-PyTorch baselines
 	$(PY) benchmarks/train_throughput.py

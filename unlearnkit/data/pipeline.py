@@ -113,7 +113,15 @@ def sample_batches(size: int, batch_size: int, steps: int, generator: torch.Gene
 def batch_stream(data: TrainingSet, info: DatasetInfo, batch_size: int, steps: int,
                  generator: torch.Generator, augment_batches: bool = True,
                  channels_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield ``steps`` batches ``(inputs, labels, index)`` ready for the model."""
+    """Yield ``steps`` batches ``(inputs, labels, index)`` ready for the model.
+
+    A training set that batches itself (``data.batches(batch_size, steps, generator)``, e.g. the
+    tokenised texts of :mod:`unlearnkit.text`) yields its own batches; the image arguments do not apply.
+    """
+    own = getattr(data, "batches", None)
+    if own is not None:
+        yield from own(batch_size, steps, generator)
+        return
     for positions in sample_batches(len(data), batch_size, steps, generator, data.images.device):
         images = data.images[positions]
         if augment_batches:

@@ -54,7 +54,12 @@ class TrainConfig:
         return lr_at(step, self.steps, self.lr, self.warmup_fraction, self.final_lr_fraction)
 
 
-def make_optimizer(parameters, config: TrainConfig) -> torch.optim.SGD:
+def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with the recipe's momentum and weight decay, unless the recipe builds its own optimiser
+    (``optimizer_for``, e.g. the language models' AdamW recipe)."""
+    own = getattr(config, "optimizer_for", None)
+    if own is not None:
+        return own(parameters)
     return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
                            weight_decay=config.weight_decay, nesterov=config.nesterov and config.momentum > 0)
 

@@ -32,6 +32,8 @@ class BadTeacherParams:
 
 
 def union(first: TrainingSet, second: TrainingSet) -> TrainingSet:
+    if not isinstance(first, TrainingSet):  # a set type of its own (tokenised texts) joins itself
+        return first.union(second)
     return TrainingSet(torch.cat([first.images, second.images]), torch.cat([first.labels, second.labels]),
                        torch.cat([first.index, second.index]), first.post_augment)
 

@@ -104,6 +104,9 @@ class Method:
     """True for the gold standard (RewoD): comparisons give it its full default budget, not the
     shared budget of the approximate methods."""
     default_fraction: ClassVar[float] = 0.25
+    supports_text: ClassVar[bool] = True
+    """False for methods that need image batches or a block-structured network (the language-model
+    family rejects them before any compute)."""
 
     def default_steps(self, task: UnlearningTask) -> int:
         return max(1, round(self.default_fraction * task.recipe.steps))

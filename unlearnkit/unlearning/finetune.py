@@ -115,6 +115,7 @@ class ExactLastKParams:
 class ExactUnlearningLastK(Method):
     name: ClassVar[str] = "eu"
     Params: ClassVar[type] = ExactLastKParams
+    supports_text: ClassVar[bool] = False  # k counts the blocks of a BlockNet
 
     def validate(self, params: ExactLastKParams, task: UnlearningTask) -> None:
         check_k(self.name, params.k, task.original)

@@ -155,6 +155,7 @@ class SelectiveSynapticDampening(Method):
     Params: ClassVar[type] = SSDParams
 
     uses_budget: ClassVar[bool] = False
+    supports_text: ClassVar[bool] = False  # the importances read image batches
 
     def unlearn(self, task: UnlearningTask, params: SSDParams, steps: int, seed: int) -> UnlearningResult:
         importances, reused_seconds = _shared_importances(task, params.batch_size, params.reference_set)
