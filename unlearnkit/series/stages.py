@@ -120,10 +120,12 @@ class Series:
             build = functools.partial(_record_poison, splits=splits, manipulated=manipulated, forget=forget)
             directory, hit = self.store.build("poison", key, build, force=force)
             if hit:
-                recorded = load_tensors(directory / "manipulated.safetensors")["positions"]
-                if not torch.equal(recorded, manipulated.manipulated.cpu()):
-                    raise RuntimeError(f"{directory}: the recorded manipulated indices differ from the ones "
-                                       "drawn now; rerun with force=True")
+                recorded = load_tensors(directory / "manipulated.safetensors")
+                same_noise = (manipulated.noise is None or "noise" not in recorded
+                              or torch.equal(recorded["noise"], manipulated.noise.cpu()))
+                if not torch.equal(recorded["positions"], manipulated.manipulated.cpu()) or not same_noise:
+                    raise RuntimeError(f"{directory}: the recorded manipulated indices or noise differ from the "
+                                       "ones drawn now; rerun with force=True")
             results.append(Poisoned(label, seed, splits, manipulated, forget, directory, hit))
         return results
 
