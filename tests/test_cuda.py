@@ -40,3 +40,20 @@ def test_every_method_runs_on_cuda(original, method):
     assert next(result.model.parameters()).is_cuda
     metrics = evaluate(result.model, original.splits, original.manipulated, forget=forget)
     assert all(0.0 <= metrics[key] <= 1.0 for key in ("acc_corr", "acc_retain", "asr")), metrics
+
+
+def test_audits_on_cuda_match_the_cpu(original):
+    """GUS and the MIA of a model on the GPU equal those of its CPU copy (Gaussian poisons on GPU data)."""
+    import copy
+
+    from unlearnkit.audits import audit_model
+    from unlearnkit.manipulations import GaussianPoisoning
+
+    splits = original.splits
+    manipulated = GaussianPoisoning(eps=0.3, count=300).apply(splits)
+    assert manipulated.noise.is_cuda
+    on_gpu = audit_model(original.model, splits, manipulated)
+    on_cpu = audit_model(copy.deepcopy(original.model).cpu(), splits.to("cpu"),
+                         GaussianPoisoning(eps=0.3, count=300).apply(splits.to("cpu")))
+    assert torch.allclose(on_gpu.gus.scores, on_cpu.gus.scores, atol=1e-3)
+    assert on_gpu.row() == pytest.approx(on_cpu.row(), abs=1e-3)

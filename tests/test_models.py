@@ -11,8 +11,8 @@ from torch import nn
 from unlearnkit.models import MODELS, BlockNet, build_model, reinitialise_, wide_resnet
 from unlearnkit.registry import UnknownNameError
 
-CHEAP_MODELS = ["small-cnn", "resnet9", "resnet18"]
-EXPECTED_BLOCKS = {"small-cnn": 4, "resnet9": 7, "resnet18": 10, "wideresnet28-10": 14}
+CHEAP_MODELS = ["mlp", "small-cnn", "resnet9", "resnet18"]
+EXPECTED_BLOCKS = {"mlp": 3, "small-cnn": 4, "resnet9": 7, "resnet18": 10, "wideresnet28-10": 14}
 
 
 def num_parameters(model: nn.Module) -> int:
@@ -57,7 +57,7 @@ def test_generic_wide_resnet_factory():
         wide_resnet(27, 10, 10, 3)
 
 
-@pytest.mark.parametrize("name, low, high", [("small-cnn", 10_000, 150_000), ("resnet9", 2_200_000, 2_500_000),
+@pytest.mark.parametrize("name, low, high", [("mlp", 660_000, 680_000), ("small-cnn", 10_000, 150_000), ("resnet9", 2_200_000, 2_500_000),
                                              ("resnet18", 11_000_000, 11_300_000)])
 def test_parameter_counts(name, low, high):
     assert low <= num_parameters(build_model(name, 10, 3)) <= high

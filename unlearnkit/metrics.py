@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .data.core import DataSplits
 from .data.pipeline import predict_logits
@@ -43,11 +44,17 @@ def attack_success_rate(triggered_predictions: torch.Tensor, clean_labels: torch
 
 @dataclass
 class Predictions:
-    """A model's predictions on the sets every metric is measured on, aligned with sample order."""
+    """A model's predictions on the sets every metric is measured on, aligned with sample order.
+
+    The per-sample losses (test set against its labels, S_m as trained against the labels trained
+    on) let the membership audit reuse this forward pass instead of making its own.
+    """
 
     test: torch.Tensor
     affected: torch.Tensor
     manipulated_train: torch.Tensor  # on S_m as trained (trigger stamped), in the order of ``manipulated``
+    test_losses: torch.Tensor | None = None
+    manipulated_train_losses: torch.Tensor | None = None
 
     @classmethod
     def of(cls, model: torch.nn.Module, splits: DataSplits, manipulated: Manipulated,
@@ -55,14 +62,19 @@ class Predictions:
         info = splits.info
         train = manipulated.train
         positions = manipulated.manipulated
+        test_logits = predict_logits(model, splits.test, info, batch_size, autocast_bf16=autocast_bf16)
+        manipulated_logits = predict_logits(
+            model, train.images[positions], info, batch_size,
+            post_augment=train.post_augment, index=train.index[positions], autocast_bf16=autocast_bf16,
+        )
         return cls(
-            test=predict_logits(model, splits.test, info, batch_size, autocast_bf16=autocast_bf16).argmax(1),
+            test=test_logits.argmax(1),
             affected=predict_logits(model, manipulated.affected_test, info, batch_size,
                                     autocast_bf16=autocast_bf16).argmax(1),
-            manipulated_train=predict_logits(
-                model, train.images[positions], info, batch_size,
-                post_augment=train.post_augment, index=train.index[positions], autocast_bf16=autocast_bf16,
-            ).argmax(1),
+            manipulated_train=manipulated_logits.argmax(1),
+            test_losses=F.cross_entropy(test_logits, splits.test.labels.to(test_logits.device), reduction="none"),
+            manipulated_train_losses=F.cross_entropy(manipulated_logits, train.labels[positions].to(
+                manipulated_logits.device), reduction="none"),
         )
 
 

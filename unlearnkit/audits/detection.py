@@ -6,10 +6,12 @@ import torch
 
 
 def tpr_at_fpr(positives: torch.Tensor, negatives: torch.Tensor, fpr: float = 0.01) -> float:
-    """True-positive rate at the strictest threshold whose false-positive rate is at most ``fpr``.
+    """True-positive rate at the most lenient threshold whose false-positive rate is at most ``fpr``.
 
     A sample is flagged when its score is strictly above the threshold; the threshold is the
-    ``(floor(fpr * n) + 1)``-th largest negative score, so at most ``fpr`` of the negatives are flagged.
+    ``(floor(fpr * n) + 1)``-th largest negative score, so at most ``fpr`` of the ``n`` negatives are
+    flagged (fewer when negatives tie at the threshold). With ``n < 1 / fpr`` no negative may be
+    flagged and the threshold is the largest negative score.
     """
     if not 0.0 <= fpr <= 1.0:
         raise ValueError(f"fpr must be in [0, 1], got {fpr}")

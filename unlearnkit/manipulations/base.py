@@ -37,6 +37,10 @@ class Manipulated:
     noise: torch.Tensor | None = None
     """Gaussian poisoning: the noise ``xi`` added to each sample of S_m (float pixels in [0, 1] units,
     aligned with ``manipulated``), kept for the Gaussian Unlearning Score."""
+    noise_scale: float | None = None
+    """Gaussian poisoning: the standard deviation ``eps`` the noise was drawn with."""
+    noise_seed: int | None = None
+    """Gaussian poisoning: the seed the noise derives from (control noise uses another stream of it)."""
     source: torch.Tensor | None = None
     """Position in ``splits.train`` of the clean sample behind each position of ``train``; None when
     ``train`` has exactly the samples of ``splits.train`` in the same order."""
@@ -47,6 +51,8 @@ class Manipulated:
                              f"{len(self.train)} training samples")
         if self.source is not None and len(self.source) != len(self.train):
             raise ValueError(f"source has {len(self.source)} entries for {len(self.train)} training samples")
+        if self.noise is not None and (len(self.noise) != len(self.manipulated) or self.noise_scale is None):
+            raise ValueError("noise needs one row per manipulated sample and its noise_scale")
 
     @property
     def n_manipulated(self) -> int:

@@ -1,20 +1,28 @@
 """Gaussian data poisoning (Pawelczyk et al., "Machine Unlearning Fails to Remove Data Poisoning
-Attacks", ICLR 2025).
+Attacks", ICLR 2025, Sec. 4).
 
-``k`` training points drawn uniformly get ``xi ~ N(0, eps^2 I)`` added to their input; labels stay.
-The noise is drawn from ``seed`` and kept (``Manipulated.noise``), so the Gaussian Unlearning Score can
-test whether a model still carries it. The noise lives in pixel units ([0, 1] per channel, before
-normalisation) and is added without clipping, so the poisoned input is exactly ``x + xi``. Like the
-BadNet trigger it is added after augmentation, i.e. fixed in the image frame, and is identical every
-time the sample is drawn.
+``k`` training points drawn uniformly without replacement get ``xi ~ N(0, eps^2 I)`` added to their
+input; their labels stay. These points are the poison and (at alpha = 1) the forget set. The noise is
+re-derivable from ``seed`` and kept with the manipulation (``Manipulated.noise``, aligned with
+``Manipulated.manipulated``), so the Gaussian Unlearning Score
+(:mod:`unlearnkit.audits.gus`) can test whether a model still carries it.
+
+Units and placement: ``eps`` is the standard deviation in pixel units (pixels scaled to [0, 1], before
+the per-channel normalisation), and the noise is added without clipping, so the poisoned input is
+exactly ``x + xi``; the input gradient of the score is taken in the same units. Like the BadNet
+trigger, the noise is added after augmentation: it is fixed in the image frame and identical every
+time the sample is drawn, which is what "the training point x + xi" means for a model trained with
+random crops and flips.
 
 There is no affected test domain: Acc_corr is undefined (NaN) and Acc_retain is the clean accuracy.
-The paper's CIFAR-10 figure poisons 750 points (1.5%) with eps^2 of about 0.32; ``eps`` is the
-standard deviation here.
+The paper's CIFAR-10 experiment poisons 750 of 50000 points (1.5%, the default fraction here); its
+Figure 6 reports a noise level of about 0.32 (read as eps^2 or eps; ``eps`` is the standard deviation
+here, so set ``eps: 0.566`` for a variance of 0.32).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,8 +35,14 @@ from .base import MANIPULATIONS, Manipulated, check_size, count_from, unchanged_
 DEFAULT_FRACTION = 0.015  # 750 of CIFAR-10's 50000 (Pawelczyk et al. 2025)
 
 
+def stream_seed(seed: int, stream: str) -> int:
+    """A 63-bit seed for the named random ``stream`` of ``seed``: streams never share draws."""
+    digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
 def gaussian_noise(shape: tuple[int, ...], eps: float, seed: int) -> torch.Tensor:
-    """``N(0, eps^2 I)`` noise drawn on the CPU from ``seed`` (the same on every device)."""
+    """``N(0, eps^2 I)`` noise (float32) drawn on the CPU from ``seed``: the same on every device."""
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * eps
 
 
@@ -37,6 +51,7 @@ def gaussian_noise(shape: tuple[int, ...], eps: float, seed: int) -> torch.Tenso
 class GaussianPoisoning:
     name: ClassVar[str] = "gaussian"
     eps: float = 0.32
+    """Standard deviation of the noise in [0, 1] pixel units."""
     fraction: float | None = None
     count: int | None = None
     seed: int = 0
@@ -49,10 +64,11 @@ class GaussianPoisoning:
         train, test = splits.train, splits.test
         device = train.images.device
         k = count_from("manipulation", self.count, self.fraction, DEFAULT_FRACTION, len(train))
-        generator = torch.Generator().manual_seed(self.seed)
-        poisoned = torch.randperm(len(train), generator=generator)[:k].sort().values.to(device)
-        # A different stream from the index draw, so changing k does not change the noise of a point.
-        noise = gaussian_noise((k, *train.images.shape[1:]), self.eps, self.seed + 1).to(device)
+        drawn = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))[:k]
+        # Noise row i belongs to the i-th drawn point, so a larger k keeps every earlier point's noise.
+        noise = gaussian_noise((k, *train.images.shape[1:]), self.eps, stream_seed(self.seed, "gaussian-noise"))
+        order = drawn.argsort()
+        poisoned, noise = drawn[order].to(device), noise[order].to(device)
         slot = torch.full((len(train),), -1, dtype=torch.int64, device=device)
         slot[poisoned] = torch.arange(k, device=device)
 
@@ -72,4 +88,6 @@ class GaussianPoisoning:
             affected_test=empty,
             retain_test_mask=torch.ones(len(test), dtype=torch.bool, device=test.images.device),
             noise=noise,
+            noise_scale=self.eps,
+            noise_seed=self.seed,
         )

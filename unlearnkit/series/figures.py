@@ -184,3 +184,74 @@ def importance_histogram(importances: list[Importance], threshold: float) -> go.
     figure.update_layout(barmode="overlay", height=480, legend=dict(yanchor="top", y=-0.18, x=0),
                          title="SSD importance ratios of the original model: which parameters would be dampened")
     return figure
+
+
+def budget_share(results: pd.DataFrame, originals: pd.DataFrame) -> pd.Series:
+    """Each run's compute as a share of its original model's training: the requested ``budget_fraction``
+    where one was given, else the optimiser steps it took over the original's ``train_steps``."""
+    steps = results.merge(originals[["manipulation", "seed", "train_steps"]], on=["manipulation", "seed"],
+                          how="left")["train_steps"].to_numpy(dtype=float)
+    fraction = pd.to_numeric(results["budget_fraction"], errors="coerce").to_numpy(dtype=float)
+    return pd.Series(np.where(np.isnan(fraction), results["unlearn_steps"].to_numpy(dtype=float) / steps, fraction),
+                     index=results.index)
+
+
+def metric_vs_budget(results: pd.DataFrame, originals: pd.DataFrame, metric: str, alpha: float | None = None,
+                     ideal: float | None = None, title: str | None = None, log_y: bool = False) -> go.Figure:
+    """``metric`` of the selected model per method against its compute budget (share of the original
+    training), one panel per manipulation, at identified fraction ``alpha`` (default: the largest).
+
+    Pawelczyk et al. (ICLR 2025) give every method up to ~10% of the training compute in steps of 2%.
+    References: retraining (the reference method, RewoD: 100% of the compute) dotted, the original
+    M_o dashed, and ``ideal`` (e.g. 0 for the GUS mean) as a thin grey line. Training-free methods
+    (SSD) sit at budget 0. With several seeds the points are means and the bars standard deviations.
+    """
+    from ..unlearning import METHODS
+
+    selected = results[results["selected"]].dropna(subset=[metric])
+    alpha = float(selected["alpha"].max()) if alpha is None else alpha
+    selected = selected[np.isclose(selected["alpha"], alpha)]
+    selected = selected.assign(budget_share=budget_share(selected, originals))
+    manipulations = [m for m in originals["manipulation"].unique() if m in set(selected["manipulation"])]
+    colours = _method_colours(selected["method"].unique())
+    figure = make_subplots(rows=1, cols=max(len(manipulations), 1), subplot_titles=manipulations, shared_yaxes=True)
+    shown = [] if ideal is None else [ideal]  # hlines do not widen plotly's autorange: every value sets the range
+    for column, manipulation in enumerate(manipulations, start=1):
+        mine = selected[selected["manipulation"] == manipulation]
+        curves = mean_over_seeds(mine, ["method", "budget_share"], metric)
+        shown += [*(curves["mean"] - curves["std"]), *(curves["mean"] + curves["std"])]
+        for method, curve in curves.groupby("method", sort=False):
+            curve = curve.sort_values("budget_share")
+            if METHODS.get(method).is_reference:
+                figure.add_hline(y=float(curve["mean"].iloc[-1]), line_dash="dot", line_color=colours[method],
+                                 row=1, col=column, annotation_text=f"retrain ({method}, "
+                                 f"{curve['budget_share'].iloc[-1]:.0%} of the compute)",
+                                 annotation_position="top left", exclude_empty_subplots=False)
+                continue
+            trainless = not METHODS.get(method).uses_budget
+            figure.add_trace(go.Scatter(
+                x=curve["budget_share"], y=curve["mean"],
+                error_y=dict(array=curve["std"], visible=bool(curve["n"].max() > 1)),
+                mode="markers" if trainless else "lines+markers", marker_size=11 if trainless else 7,
+                name=f"{method} (no training)" if trainless else method, line_color=colours[method],
+                legendgroup=method, showlegend=column == 1), row=1, col=column)
+        reference = originals.loc[originals["manipulation"] == manipulation, metric].mean() \
+            if metric in originals else np.nan
+        if not np.isnan(reference):
+            shown.append(reference)
+            figure.add_hline(y=reference, line_dash="dash", line_color="black", row=1, col=column,
+                             annotation_text="original M_o", annotation_position="bottom left",
+                             exclude_empty_subplots=False)
+        if ideal is not None:
+            figure.add_hline(y=ideal, line_width=1, line_color="grey", row=1, col=column, exclude_empty_subplots=False)
+        figure.update_xaxes(title_text="unlearning budget (share of the original training steps)",
+                            tickformat=".0%", row=1, col=column)
+    finite = np.asarray([v for v in shown if np.isfinite(v)], dtype=float)
+    if len(finite) and not log_y:
+        low, high = finite.min(), finite.max()
+        pad = 0.08 * (high - low) if high > low else 0.05 * max(abs(high), 1.0)
+        figure.update_yaxes(range=[low - pad, high + pad])
+    figure.update_yaxes(type="log" if log_y else "linear")
+    figure.update_yaxes(title_text=metric, row=1, col=1)
+    figure.update_layout(title=title or f"{metric} against the unlearning budget (alpha = {alpha:g})", height=460)
+    return figure

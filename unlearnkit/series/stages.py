@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..audits import ModelAudit, audit_model
 from ..config import to_dict
 from ..data.core import DataSplits
 from ..data.pipeline import predict_logits
@@ -27,7 +28,7 @@ from ..experiment import TrainedOriginal, prepare, train_original
 from ..manipulations import Manipulated, forget_sets
 from ..metrics import accuracy, evaluate
 from ..store import ArtifactStore, load_tensors, read_json, save_table, save_tensors, write_json
-from ..unlearning import Budget, SSDImportances, make_task, select_best, ssd_importances, unlearn_and_evaluate
+from ..unlearning import Budget, SSDImportances, make_task, select_best, ssd_importances, unlearn_evaluate_and_audit
 from ..unlearning.grids import SSD_SELECTION_WEIGHTINGS
 from ..unlearning.importance_ratio import RatioDistribution, ratio_distribution
 from .parameters import SeriesParameters
@@ -126,10 +127,12 @@ class Series:
             build = functools.partial(_record_poison, splits=splits, manipulated=manipulated, forget=forget)
             directory, hit = self.store.build("poison", key, build, force=force)
             if hit:
-                recorded = load_tensors(directory / "manipulated.safetensors")["positions"]
-                if not torch.equal(recorded, manipulated.manipulated.cpu()):
-                    raise RuntimeError(f"{directory}: the recorded manipulated indices differ from the ones "
-                                       "drawn now; rerun with force=True")
+                recorded = load_tensors(directory / "manipulated.safetensors")
+                same_noise = (manipulated.noise is None or "noise" not in recorded
+                              or torch.equal(recorded["noise"], manipulated.noise.cpu()))
+                if not torch.equal(recorded["positions"], manipulated.manipulated.cpu()) or not same_noise:
+                    raise RuntimeError(f"{directory}: the recorded manipulated indices or noise differ from the "
+                                       "ones drawn now; rerun with force=True")
             results.append(Poisoned(label, seed, splits, manipulated, forget, directory, hit))
         return results
 
@@ -147,6 +150,13 @@ class Series:
             results.append(Original(label, seed, trained, val_acc))
         return results
 
+    def original_audit(self, original: Original) -> ModelAudit:
+        """MIA and (with noise) GUS of M_o on all of S_m: the "before unlearning" reference of every run.
+        Cheap (one forward over S_m and the test set, one backward per poison), so it is not cached."""
+        trained = original.trained
+        return audit_model(trained.model, trained.splits, trained.manipulated,
+                           autocast_bf16=trained.config.train.bf16)
+
     def originals_table(self, originals: list[Original]) -> pd.DataFrame:
         rows = []
         for original in originals:
@@ -155,6 +165,7 @@ class Series:
             rows.append({"manipulation": original.label, "dataset": trained.splits.info.name,
                          "model": trained.config.model, "seed": original.seed,
                          "n_manipulated": trained.manipulated.n_manipulated, **trained.metrics,
+                         **self.original_audit(original).row(),
                          "val_acc": original.val_acc, "train_steps": trained.config.train.steps,
                          "train_seconds": manifest.get("train_seconds"), "directory": trained.directory.name})
         table = pd.DataFrame.from_records(rows)
@@ -199,6 +210,14 @@ class Series:
         table.attrs["from_cache"] = hits
         save_table(self.run_dir / "unlearning_runs.csv", table)
         return table
+
+    def run_audit(self, run: str) -> ModelAudit:
+        """The per-sample audit arrays of the unlearning run ``run`` (its stage directory's name)."""
+        path = self.run_dir / run / AUDIT_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the run was cached before audits were kept; "
+                                    "rerun the unlearning stage with force=True")
+        return ModelAudit.from_tensors(load_tensors(path))
 
     # 04 evaluate -----------------------------------------------------------------------------
 
@@ -258,17 +277,24 @@ class Series:
 def _record_poison(directory: Path, splits: DataSplits, manipulated: Manipulated,
                    forget: dict[float, torch.Tensor]) -> None:
     positions = manipulated.manipulated
+    noise = {} if manipulated.noise is None else {"noise": manipulated.noise}
     save_tensors(directory / "manipulated.safetensors", {
         "positions": positions, "ids": manipulated.sample_ids(splits, positions),
         "clean_labels": manipulated.clean_train_labels[positions],
-        "manipulated_labels": manipulated.train.labels[positions],
+        "manipulated_labels": manipulated.train.labels[positions], **noise,
     })
     save_tensors(directory / "forget_sets.safetensors", {f"alpha={a:g}": f for a, f in forget.items()})
 
 
+AUDIT_FILE = "audit.safetensors"
+"""Per-sample audit arrays of a run (losses of the MIA, ``I_z`` of GUS), beside its ``row.json``."""
+
+
 def _unlearning_run(directory: Path, original: TrainedOriginal, method: str, params: dict[str, Any], alpha: float,
                     forget: torch.Tensor, budget: Budget | None, seed: int) -> None:
-    write_json(directory / "row.json", unlearn_and_evaluate(original, method, params, alpha, forget, budget, seed))
+    row, audit = unlearn_evaluate_and_audit(original, method, params, alpha, forget, budget, seed)
+    save_tensors(directory / AUDIT_FILE, audit.tensors())
+    write_json(directory / "row.json", row)
 
 
 IMPORTANCES_FILE = "importances.safetensors"

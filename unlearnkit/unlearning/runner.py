@@ -8,32 +8,39 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..audits import ModelAudit, audit_model
 from ..config import to_dict
 from ..experiment import TrainedOriginal
 from ..manipulations import forget_sets
-from ..metrics import evaluate
+from ..metrics import Predictions, corrective_metrics
 from .base import Budget, method_params, unlearn
 from .selection import forget_predictions, selection_score
 from .task import make_task
 
 
-def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, alpha: float,
-                         forget: torch.Tensor, budget: Budget | None = None, seed: int = 0) -> dict[str, Any]:
-    """Unlearn the forget set ``forget`` (positions in S_tr) with ``method`` and evaluate the result.
+def unlearn_evaluate_and_audit(original: TrainedOriginal, method: str, params: Any, alpha: float,
+                               forget: torch.Tensor, budget: Budget | None = None,
+                               seed: int = 0) -> tuple[dict[str, Any], ModelAudit]:
+    """Unlearn the forget set ``forget`` (positions in S_tr) with ``method``, evaluate and audit the result.
 
     The row holds the experiment's identity, method and hyper-parameters, the requested budget (None:
-    the method's default), alpha, |S_m|, |S_f|, every
-    metric of :func:`unlearnkit.metrics.corrective_metrics`, the validation selection score and the
-    cost (steps, seconds, samples seen).
+    the method's default), alpha, |S_m|, |S_f|, every metric of
+    :func:`unlearnkit.metrics.corrective_metrics`, the audits of :meth:`ModelAudit.row` (membership
+    inference on S_f for every manipulation; the Gaussian Unlearning Score when the manipulation
+    carries noise), the validation selection score and the cost (steps, seconds, samples seen). The
+    audit keeps the per-sample losses and ``I_z`` for histograms.
     """
     task = make_task(original, forget)
+    splits, manipulated = original.splits, original.manipulated
     bf16 = original.config.train.bf16  # evaluate in the precision the model was trained in
     before = forget_predictions(original.model, task.forget, task.info, bf16)
     result = unlearn(method, task, params, budget, seed)
     score = selection_score(result.model, task.validation, task.forget, task.info, before, bf16)
-    return {
-        "manipulation": original.manipulated.name,
-        "dataset": original.splits.info.name,
+    predictions = Predictions.of(result.model, splits, manipulated, autocast_bf16=bf16)
+    audit = audit_model(result.model, splits, manipulated, forget, predictions, bf16)
+    row = {
+        "manipulation": manipulated.name,
+        "dataset": splits.info.name,
         "model": original.config.model,
         "seed": seed,
         "method": method,
@@ -41,9 +48,10 @@ def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, al
         "budget_fraction": budget.fraction if budget else None,
         "budget_steps": budget.steps if budget else None,
         "alpha": alpha,
-        "n_manipulated": original.manipulated.n_manipulated,
+        "n_manipulated": manipulated.n_manipulated,
         "n_forget": len(forget),
-        **evaluate(result.model, original.splits, original.manipulated, forget, autocast_bf16=bf16),
+        **corrective_metrics(predictions, splits, manipulated, forget),
+        **audit.row(),
         "val_acc": score.val_acc,
         "forget_changed": score.forget_changed,
         "score": score.score,
@@ -52,6 +60,13 @@ def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, al
         "unlearn_samples": result.samples_seen,
         **{f"detail_{key}": value for key, value in result.details.items()},
     }
+    return row, audit
+
+
+def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, alpha: float,
+                         forget: torch.Tensor, budget: Budget | None = None, seed: int = 0) -> dict[str, Any]:
+    """The row of :func:`unlearn_evaluate_and_audit`."""
+    return unlearn_evaluate_and_audit(original, method, params, alpha, forget, budget, seed)[0]
 
 
 def run_alpha_sweep(original: TrainedOriginal, method: str, alphas: Sequence[float],
