@@ -7,16 +7,6 @@ import torch
 
 from unlearnkit.data import DataConfig, DatasetInfo, DataSplits, ImageSet, load_data
 
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """``lm_finetune`` tests (minutes of real fine-tuning) run only when ``-m`` names them."""
-    if "lm_finetune" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="fine-tunes the pretrained language model: run with pytest -m lm_finetune")
-    for item in items:
-        if "lm_finetune" in item.keywords:
-            item.add_marker(skip)
-
 TINY_INFO = DatasetInfo(name="tiny", num_classes=4, class_names=("a", "b", "c", "d"),
                         mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), hflip=True, crop_padding=2)
 
@@ -39,7 +29,13 @@ def mnist_small() -> DataSplits:
     return load_data(DataConfig(name="mnist", train_subset=6000, test_subset=2000, val_size=500, seed=0))
 
 
-def pytest_collection_modifyitems(config, items):
-    """Browser tests run last: the notebooks they open in JupyterLab then find the stages that nbval's
-    runs of the same notebooks cached (same parameters, same outputs folder)."""
+def pytest_collection_modifyitems(config, items) -> None:
+    """``lm_finetune`` tests (minutes of real fine-tuning) run only when ``-m`` names them. Browser tests
+    run last: the notebooks they open in JupyterLab then find the stages that nbval's runs of the same
+    notebooks cached (same parameters, same outputs folder)."""
+    if "lm_finetune" not in (config.option.markexpr or ""):
+        skip = pytest.mark.skip(reason="fine-tunes the pretrained language model: run with pytest -m lm_finetune")
+        for item in items:
+            if "lm_finetune" in item.keywords:
+                item.add_marker(skip)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

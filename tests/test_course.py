@@ -167,4 +167,5 @@ def test_the_lessons_trigger_designer_starts_from_the_lessons_model():
 
     lab = TriggerLab(lessons.DATA, train=lessons.RECIPE, store=lessons.store())
     assert to_dict(lab.experiment(lab.design())) == to_dict(lessons.experiment(lessons.BADNET))
-    assert lessons.experiment({"name": "badnet"}) == lessons.experiment(lessons.BADNET), "defaults spelled out"
+    spelled_out = {**lessons.BADNET, "row": None, "col": None, "value": 1.0, "count": None}
+    assert lessons.experiment(spelled_out) == lessons.experiment(lessons.BADNET), "defaults spelled out"

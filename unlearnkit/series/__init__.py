@@ -3,8 +3,10 @@
 Importing this package registers every family of notebooks that ``unlearnkit run`` can execute.
 """
 
-from . import language  # noqa: F401  (registers the language-model family)
-from . import gaussian  # noqa: F401  (registers the gaussian family)
+from . import (
+           gaussian,  # noqa: F401  (registers the gaussian family)
+           language,  # noqa: F401  (registers the language-model family)
+)
 from .families import FAMILIES, Family, load_parameter_file, register_family
 from .gaussian import GaussianParameters
 from .parameters import SeriesParameters
