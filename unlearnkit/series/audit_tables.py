@@ -60,6 +60,9 @@ def audit_overview(results: pd.DataFrame, originals: pd.DataFrame, significance:
     verdicts = ["mia_detects", "gus_detects", "mia_misses_gus_detects"]
     both = pd.concat([before, runs], ignore_index=True)
     both["budget_share"] = both["budget_share"].round(6)
+    method_order = {method: rank for rank, method in enumerate(pd.unique(both["method"]))}
+    both = both.sort_values(["budget_share"], kind="stable", na_position="first")
+    both = both.sort_values(["method"], kind="stable", key=lambda methods: methods.map(method_order))
     grouped = both.groupby(["manipulation", "method", "budget_share"], sort=False, dropna=False)
     table = grouped[[c for c in ["acc_clean", *columns] if c in both]].mean()
     table[verdicts] = grouped[verdicts].mean() > 0.5

@@ -63,9 +63,8 @@ def gaussian_summary(run_dir: Path) -> str:
         lines.append(f"{manipulation}:")
         for _, row in group.iterrows():
             label = row["method"] if np.isnan(row["budget_share"]) else f"{row['method']} @ {row['budget_share']:.0%}"
-            verdict = ("MIA: unlearned, GUS: still poisoned" if row["mia_misses_gus_detects"]
-                       else f"MIA {'detects' if row['mia_detects'] else 'no'}, "
-                            f"GUS {'detects' if row['gus_detects'] else 'no'}")
+            verdict = (f"MIA: {'still poisoned' if row['mia_detects'] else 'unlearned'}, "
+                       f"GUS: {'still poisoned' if row['gus_detects'] else 'unlearned'}")
             lines.append(f"  {label:<20} {row.get('acc_clean', np.nan):>9.3f} {row.get('gus_mean', np.nan):>+9.2f} "
                          f"{row.get('gus_p_value', np.nan):>9.1e} {row.get('gus_tpr_at_1pct_fpr', np.nan):>8.3f} "
                          f"{row['mia_tpr_at_1pct_fpr']:>8.3f} {row['mia_auc']:>8.3f}  {verdict}")
