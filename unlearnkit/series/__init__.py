@@ -5,6 +5,9 @@ Importing this package registers every family of notebooks that ``unlearnkit run
 
 from .families import FAMILIES, Family, load_parameter_file, register_family
 from .parameters import SeriesParameters
+from .similar import SimilarParameters
+from .similar_stages import SimilarSeries
 from .stages import Series
 
-__all__ = ["FAMILIES", "Family", "Series", "SeriesParameters", "load_parameter_file", "register_family"]
+__all__ = ["FAMILIES", "Family", "Series", "SeriesParameters", "SimilarParameters", "SimilarSeries",
+           "load_parameter_file", "register_family"]
