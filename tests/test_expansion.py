@@ -14,7 +14,6 @@ import torch
 
 from unlearnkit.config import ConfigError
 from unlearnkit.data import DatasetInfo, DataSplits, ImageSet
-from unlearnkit.experiment import ExperimentConfig, TrainedOriginal
 from unlearnkit.expansion import (
     SCORERS,
     ExpansionContext,
@@ -26,6 +25,7 @@ from unlearnkit.expansion import (
     ranking_curve,
     score_candidates,
 )
+from unlearnkit.experiment import ExperimentConfig, TrainedOriginal
 from unlearnkit.manipulations import build_manipulation, forget_sets, related_positions
 from unlearnkit.models import build_model
 from unlearnkit.training import TrainConfig, train

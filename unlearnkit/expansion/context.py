@@ -130,15 +130,18 @@ class ExpansionContext:
         return cached[positions.to(self.device)].float()
 
     @torch.no_grad()
-    def losses(self, positions: torch.Tensor, blocks: int, parameters: dict[str, torch.Tensor] | None = None
-               ) -> torch.Tensor:
-        """Per-sample cross-entropy (trained labels) of ``positions``, optionally with replaced head parameters."""
+    def losses(self, positions: torch.Tensor, blocks: int, parameters: dict[str, torch.Tensor] | None = None,
+               log: bool = False) -> torch.Tensor:
+        """Per-sample cross-entropy (trained labels) of ``positions`` in float64, optionally with replaced head
+        parameters; ``log`` gives its logarithm, accurate also for well-fit samples whose loss is far
+        below float32 resolution."""
         head = self.head(blocks)
         values = []
         for chunk in self.chunks(positions):
             inputs = self.head_inputs(blocks, chunk)
             logits = head(inputs) if parameters is None else torch.func.functional_call(head, parameters, (inputs,))
-            values.append(F.cross_entropy(logits.float(), self.labels(chunk), reduction="none"))
+            values.append(_log_loss(logits.double(), self.labels(chunk)) if log else
+                          F.cross_entropy(logits.double(), self.labels(chunk), reduction="none"))
         return torch.cat(values)
 
     def mean_gradient(self, positions: torch.Tensor, blocks: int) -> dict[str, torch.Tensor]:
@@ -151,3 +154,11 @@ class ExpansionContext:
             for accumulated, gradient in zip(total, torch.autograd.grad(loss, parameters)):
                 accumulated.add_(gradient)
         return {name: g / len(positions) for name, g in zip(names, total)}
+
+
+def _log_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``log CE`` from logits: with ``r = logsumexp_{k != y} z_k - z_y``, ``CE = softplus(r)``, whose log is
+    ``r`` itself to within ``exp(r)`` once ``r`` is very negative."""
+    others = logits.scatter(1, labels.view(-1, 1), float("-inf"))
+    r = torch.logsumexp(others, dim=1) - logits.gather(1, labels.view(-1, 1)).squeeze(1)
+    return torch.where(r < -30, r, torch.log(F.softplus(r).clamp_min(1e-300)))

@@ -1,7 +1,7 @@
 """Scorers that look at the loss landscape of the original model around S_f.
 
-``gradient``: cosine similarity between each candidate's loss gradient and the mean gradient of S_f
-(labels as trained). Samples that teach the model the same thing as S_f (the same trigger-to-target
+``gradient``: cosine similarity between each candidate's loss gradient and the mean of S_f's unit
+gradients (labels as trained; the plain mean is dominated by the S_f samples the model fits worst). Samples that teach the model the same thing as S_f (the same trigger-to-target
 rule, the same swapped pair) push the parameters the same way; clean samples of the affected classes
 push the other way. Per-sample gradients of the last ``blocks`` blocks come from ``torch.func``
 (vmap of grad), in chunks whose size bounds the memory, and are never stored.
@@ -11,12 +11,15 @@ ascent on S_f, the direction an unlearner moves in. To first order the change is
 times the dot product of the two gradients, i.e. the unnormalised ``gradient`` score; here the
 step is taken for real (its length ``step`` relative to the norm of the moved parameters) and the loss
 evaluated again, which keeps the curvature along the step and needs two forward passes per
-candidate instead of a per-sample backward pass.
+candidate instead of a per-sample backward pass. By default the change is relative (of the log
+loss): a memorised sample has a loss near zero whose absolute change is tiny whatever the step does
+to it, and memorised samples are exactly what shares the manipulation with S_f.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -41,14 +44,17 @@ def _check_blocks(blocks: int | None) -> None:
 class GradientParams:
     blocks: int | None = 1
     """Differentiate the parameters of the last ``blocks`` blocks (None: all of them)."""
+    unit_mean: bool = True
+    """Compare with the mean of S_f's unit gradients (True) or with the gradient of S_f's mean loss."""
 
     def __post_init__(self) -> None:
         _check_blocks(self.blocks)
 
 
-def per_sample_gradient_similarity(context: ExpansionContext, positions: torch.Tensor, blocks: int,
-                                   direction: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(dot, norm)`` of each sample's loss gradient with ``direction`` (last ``blocks`` blocks' parameters)."""
+def per_sample_gradients(context: ExpansionContext, positions: torch.Tensor, blocks: int
+                         ) -> Iterator[dict[str, torch.Tensor]]:
+    """Each sample's loss gradient w.r.t. the last ``blocks`` blocks' parameters, chunk by chunk
+    (``{name: [chunk, numel]}``); a chunk holds at most :data:`PER_SAMPLE_BUDGET` entries."""
     head = context.head(blocks)
     parameters = {name: p.detach() for name, p in head.named_parameters()}
     buffers = dict(head.named_buffers())
@@ -59,13 +65,34 @@ def per_sample_gradient_similarity(context: ExpansionContext, positions: torch.T
 
     gradients = vmap(grad(loss), in_dims=(None, 0, 0))
     size = max(1, min(context.batch_size, PER_SAMPLE_BUDGET // sum(p.numel() for p in parameters.values())))
-    dots, norms = [], []
     for chunk in context.chunks(positions, size):
         per_sample = gradients(parameters, context.head_inputs(blocks, chunk), context.labels(chunk))
-        flat = {name: g.flatten(1) for name, g in per_sample.items()}
+        yield {name: g.flatten(1) for name, g in per_sample.items()}
+
+
+def _norms(flat: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(g.pow(2).sum(1) for g in flat.values()).sqrt()
+
+
+def per_sample_gradient_similarity(context: ExpansionContext, positions: torch.Tensor, blocks: int,
+                                   direction: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dot, norm)`` of each sample's loss gradient with ``direction`` (last ``blocks`` blocks' parameters)."""
+    dots, norms = [], []
+    for flat in per_sample_gradients(context, positions, blocks):
         dots.append(sum((g * direction[name].flatten()).sum(1) for name, g in flat.items()))
-        norms.append(sum(g.pow(2).sum(1) for g in flat.values()).sqrt())
+        norms.append(_norms(flat))
     return torch.cat(dots), torch.cat(norms)
+
+
+def mean_unit_gradient(context: ExpansionContext, positions: torch.Tensor, blocks: int) -> dict[str, torch.Tensor]:
+    """The mean of the samples' unit-length loss gradients: every sample of S_f counts alike, so the few
+    the model fits worst (whose gradients are largest) do not set the direction alone."""
+    total: dict[str, torch.Tensor] = {}
+    for flat in per_sample_gradients(context, positions, blocks):
+        unit = _norms(flat).clamp_min(1e-30).unsqueeze(1)
+        for name, g in flat.items():
+            total[name] = total.get(name, 0) + (g / unit).sum(0)
+    return {name: value / len(positions) for name, value in total.items()}
 
 
 @SCORERS.register("gradient")
@@ -76,10 +103,13 @@ class GradientSimilarity(Scorer):
     def score(self, context: ExpansionContext, forget: torch.Tensor, candidates: torch.Tensor,
               params: GradientParams, seed: int) -> torch.Tensor:
         blocks = context.resolve_blocks(params.blocks)
-        mean = context.mean_gradient(forget, blocks)
-        mean_norm = math.sqrt(sum(g.pow(2).sum().item() for g in mean.values()))
-        dots, norms = per_sample_gradient_similarity(context, candidates, blocks, mean)
-        return (dots / (norms * mean_norm).clamp_min(1e-30)).double().cpu()
+        if params.unit_mean:
+            direction = mean_unit_gradient(context, forget, blocks)
+        else:
+            direction = {name: g.flatten() for name, g in context.mean_gradient(forget, blocks).items()}
+        direction_norm = math.sqrt(sum(g.pow(2).sum().item() for g in direction.values()))
+        dots, norms = per_sample_gradient_similarity(context, candidates, blocks, direction)
+        return (dots / (norms * direction_norm).clamp_min(1e-30)).double().cpu()
 
 
 @dataclass(frozen=True)
@@ -88,6 +118,8 @@ class LossChangeParams:
     """Length of the ascent step relative to the norm of the moved parameters."""
     blocks: int | None = 1
     """Move the parameters of the last ``blocks`` blocks (None: all of them)."""
+    relative: bool = True
+    """Score the change of the log loss (True) or of the loss itself."""
 
     def __post_init__(self) -> None:
         check_range("step", self.step, 0.0, low_open=True)
@@ -108,5 +140,5 @@ class LossChange(Scorer):
         parameter_norm = math.sqrt(sum(p.detach().pow(2).sum().item() for p in parameters.values()))
         scale = params.step * parameter_norm / max(gradient_norm, 1e-30)
         moved = {name: p.detach() + scale * ascent[name] for name, p in parameters.items()}
-        before = context.losses(candidates, blocks)
-        return (context.losses(candidates, blocks, moved) - before).double().cpu()
+        before = context.losses(candidates, blocks, log=params.relative)
+        return (context.losses(candidates, blocks, moved, log=params.relative) - before).cpu()

@@ -22,10 +22,12 @@ cosine similarity of every copy are given by :func:`duplicate_similarity`.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -202,11 +204,17 @@ def _blur(images: torch.Tensor, config: NearDuplicates, generator: torch.Generat
 
 
 def _jpeg(images: torch.Tensor, config: NearDuplicates, generator: torch.Generator) -> torch.Tensor:
-    from torchvision.io import decode_jpeg, encode_jpeg
+    """Encode and decode each image as a JPEG of ``jpeg_quality`` (Pillow, baseline, 4:2:0 for colour)."""
+    from PIL import Image
 
-    pixels = (images * 255).round().clamp(0, 255).to(torch.uint8)
-    decoded = decode_jpeg(encode_jpeg(list(pixels), quality=config.jpeg_quality))
-    return torch.stack(decoded).float() / 255
+    pixels = (images * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    decoded = []
+    for image in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, "JPEG",
+                                                                               quality=config.jpeg_quality)
+        decoded.append(torch.from_numpy(np.array(Image.open(buffer))).reshape(image.shape))
+    return torch.stack(decoded).permute(0, 3, 1, 2).float() / 255
 
 
 def _quantise(images: torch.Tensor, config: NearDuplicates, generator: torch.Generator) -> torch.Tensor:

@@ -23,7 +23,7 @@ from .schema import stage_field
 from .similar_tables import similar_summary
 
 SMOKE_SIMILAR_MANIPULATIONS = [
-    {"name": "badnet", "target_class": 0, "patch_size": 3, "fraction": 0.03, "seed": 0},
+    {"name": "badnet", "target_class": 0, "patch_size": 3, "fraction": 0.06, "seed": 0},
     {"name": "interclass", "class_a": 3, "class_b": 5, "fraction": 0.1, "seed": 0},
     {"name": "near_duplicates", "base": {"name": "badnet", "fraction": 0.03}, "copies": 3, "seed": 0},
 ]

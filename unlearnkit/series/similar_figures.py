@@ -130,9 +130,14 @@ def acc_corr_by_expansion(results: pd.DataFrame, recovery: pd.DataFrame, metric:
 
 
 def influence_vs_alpha(results: pd.DataFrame) -> go.Figure:
-    """Influence left on S_f (1 = as M_o, 0 = as the reference) against alpha, as in :func:`acc_corr_by_expansion`."""
+    """Influence left on S_f (1 = as M_o, 0 = as the reference) against alpha, as in :func:`acc_corr_by_expansion`.
+
+    The axis shows [-1, 1.5]: a model far less fit to S_f than the reference (e.g. one that lost the
+    affected classes) runs off the bottom; the tables have its value.
+    """
     figure = acc_corr_by_expansion(results, pd.DataFrame(), "influence_remaining",
                                    "Influence of S_f left after unlearning (1 = as M_o, 0 = as the reference model)")
-    figure.update_yaxes(range=None)
+    figure.update_yaxes(range=[-1.05, 1.55])
     figure.add_hline(y=0.0, line=dict(color="black", width=1))
+    figure.add_hline(y=1.0, line=dict(color="grey", width=1, dash="dot"))
     return figure
