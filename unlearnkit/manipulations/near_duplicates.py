@@ -112,7 +112,7 @@ class NearDuplicates:
         if not torch.equal(base.train.index.cpu(), torch.arange(n_base)):
             raise ConfigError(f"manipulation.base {self.base['name']!r} does not index its training set by position")
         device = base.train.images.device
-        duplicate_of = base.manipulated.repeat_interleave(self.copies)
+        duplicate_of = base.manipulated.repeat(self.copies)
         copies = near_duplicate_images(base.train.images[duplicate_of].cpu(), self).to(device)
         duplicates = torch.arange(n_base, n_base + len(duplicate_of), device=device)
         base_position = torch.cat([torch.arange(n_base, device=device), duplicate_of])
