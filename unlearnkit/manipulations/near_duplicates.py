@@ -48,7 +48,8 @@ class NearDuplicated(Manipulated):
     duplicates: torch.Tensor | None = None
     """Positions in ``train`` of the appended copies (never in S_m: they stay in the retain set)."""
     duplicate_of: torch.Tensor | None = None
-    """Position in ``train`` of the S_m sample each copy was made from (aligned with ``duplicates``)."""
+    """Position in ``train`` of the S_m sample each copy was made from (aligned with ``duplicates``); the
+    ``copies`` copies of one sample are consecutive, in the order of ``manipulated``."""
 
 
 def related_positions(manipulated: Manipulated) -> torch.Tensor:
@@ -112,7 +113,7 @@ class NearDuplicates:
         if not torch.equal(base.train.index.cpu(), torch.arange(n_base)):
             raise ConfigError(f"manipulation.base {self.base['name']!r} does not index its training set by position")
         device = base.train.images.device
-        duplicate_of = base.manipulated.repeat(self.copies)
+        duplicate_of = base.manipulated.repeat_interleave(self.copies)
         copies = near_duplicate_images(base.train.images[duplicate_of].cpu(), self).to(device)
         duplicates = torch.arange(n_base, n_base + len(duplicate_of), device=device)
         base_position = torch.cat([torch.arange(n_base, device=device), duplicate_of])
