@@ -3,14 +3,13 @@
 Importing this package registers every family of notebooks that ``unlearnkit run`` can execute.
 """
 
-from . import (
-           gaussian,  # noqa: F401  (registers the gaussian family)
-           language,  # noqa: F401  (registers the language-model family)
-)
+from . import gaussian, language  # noqa: F401  (each registers its family of notebooks)
 from .families import FAMILIES, Family, load_parameter_file, register_family
 from .gaussian import GaussianParameters
 from .parameters import SeriesParameters
+from .similar import SimilarParameters
+from .similar_stages import SimilarSeries
 from .stages import Series
 
-__all__ = ["FAMILIES", "Family", "GaussianParameters", "Series", "SeriesParameters", "load_parameter_file",
-           "register_family"]
+__all__ = ["FAMILIES", "Family", "GaussianParameters", "Series", "SeriesParameters", "SimilarParameters",
+           "SimilarSeries", "load_parameter_file", "register_family"]
