@@ -30,6 +30,11 @@ def fine_tuning_curves(originals: list[LanguageOriginal]) -> go.Figure:
     return figure
 
 
+def _title(table: pd.DataFrame, manipulation: str, metric: str) -> str:
+    applies = table.loc[table["manipulation"] == manipulation, metric].notna().any()
+    return f"{manipulation}<br>{METRIC_TITLES[metric]}" + ("" if applies else "<br>(does not apply)")
+
+
 def before_after(table: pd.DataFrame) -> go.Figure:
     """Each selected method's metrics after unlearning (bars, one per alpha) against M_o's (black ticks).
 
@@ -40,12 +45,14 @@ def before_after(table: pd.DataFrame) -> go.Figure:
     metrics = [m for m in METRIC_TITLES if m in table]
     colours = _method_colours(table["method"].unique())
     figure = make_subplots(rows=len(manipulations), cols=len(metrics), vertical_spacing=0.16, horizontal_spacing=0.06,
-                           subplot_titles=[f"{m}: {METRIC_TITLES[k]}" for m in manipulations for k in metrics])
+                           subplot_titles=[_title(table, m, k) for m in manipulations for k in metrics])
     alphas = sorted(table["alpha"].unique())
     for row, manipulation in enumerate(manipulations, start=1):
         mine = table[table["manipulation"] == manipulation]
         for col, metric in enumerate(metrics, start=1):
             if mine[metric].isna().all():
+                figure.update_xaxes(visible=False, row=row, col=col)
+                figure.update_yaxes(visible=False, row=row, col=col)
                 continue
             for alpha in alphas:
                 at = mine[mine["alpha"] == alpha]
@@ -59,8 +66,9 @@ def before_after(table: pd.DataFrame) -> go.Figure:
                                         marker={"symbol": "line-ew-open", "size": 28, "color": "black",
                                                 "line": {"width": 3}},
                                         showlegend=row == 1 and col == 1), row=row, col=col)
+    figure.update_annotations(font_size=12)
     figure.update_layout(title="Before (M_o, black) and after unlearning (bars; darker = larger alpha), selected runs",
-                         barmode="group", height=330 * len(manipulations) + 80)
+                         barmode="group", height=350 * len(manipulations) + 100, margin={"t": 110})
     return figure
 
 
