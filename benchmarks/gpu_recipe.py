@@ -4,7 +4,7 @@ Times, on one device and in one run:
 
 1. one original-model training with the paper's recipe: ResNet-9, 4000 steps x batch 512, SGD, warm-up
    then linear decay, random crop + flip; unlearnkit's path: the uint8 dataset resident on the device,
-   batched on-device augmentation, bf16 autocast, channels_last (``--compile`` adds ``torch.compile``).
+   batched on-device augmentation, bf16 autocast, channels_last and ``torch.compile`` (on CUDA by default; ``--no-compile`` / ``--compile``).
    Baseline in the same run: the same trainer in fp32 with NCHW tensors, timed on ``--baseline-steps``
    steps and scaled to the recipe's 4000;
 2. one unlearning run of each method of the figure, evaluation and selection score included, as the
@@ -82,11 +82,17 @@ def synchronize(device: torch.device) -> None:
 
 
 def timed_training(splits: DataSplits, model_name: str, recipe: TrainConfig, device: torch.device,
-                   compile_model: bool, seed: int = 0) -> tuple[torch.nn.Module, float]:
-    """Train on the poisoned training set; wall seconds from the first step to the last."""
+                   compile_model: bool, warmup_steps: int, seed: int = 0) -> tuple[torch.nn.Module, float]:
+    """Train on the poisoned training set; wall seconds from the first step to the last.
+
+    ``warmup_steps`` first train the same (compiled) model untimed: cuDNN autotuning, the allocator
+    and ``torch.compile``'s compilation stay out of the timing. Pixel values are random, so the
+    weights the warm-up leaves change nothing about the speed.
+    """
     manipulated = build_manipulation({"name": "badnet", "fraction": 0.01}).apply(splits)
     model = build_model(model_name, 10, 3, seed).to(device)
     net = torch.compile(model) if compile_model else model
+    train(net, manipulated.train, splits.info, replace(recipe, steps=warmup_steps), progress=False)
     synchronize(device)
     started = time.perf_counter()
     train(net, manipulated.train, splits.info, recipe, progress=False)
@@ -156,19 +162,21 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="default: CUDA when available")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (and small-cnn): check the script on a CPU")
     parser.add_argument("--model", default=None, help="default: resnet9 (the recipe's); small-cnn with --smoke")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model of the recipe training")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="torch.compile the model of the recipe training (default: on CUDA only)")
     parser.add_argument("--share", type=int, default=None, help="runs sharing the device at once (1: skip; default 4, 2 with --smoke)")
     parser.add_argument("--baseline-steps", type=int, default=300, help="fp32 NCHW steps timed for the baseline")
     args = parser.parse_args()
 
     device = pick_device(args.device)
+    compile_model = device.type == "cuda" if args.compile is None else args.compile
     sizes = SMOKE if args.smoke else Sizes()
     model_name = args.model or ("small-cnn" if args.smoke else "resnet9")
     share = args.share or (2 if args.smoke else 4)
     baseline_steps = min(args.baseline_steps, sizes.steps)
     torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device={device} ({name}) torch={torch.__version__} bf16={bf16_supported(device)} compile={args.compile} "
+    print(f"device={device} ({name}) torch={torch.__version__} bf16={bf16_supported(device)} compile={compile_model} "
           f"model={model_name}")
     print(f"data=random uint8 images of CIFAR-10's shape, not CIFAR-10: {sizes.train} train / {sizes.val} val / "
           f"{sizes.test} test, 3x32x32, BadNet 1%" + ("  [SMOKE SIZES: numbers say nothing about a GPU]" if args.smoke
@@ -176,13 +184,10 @@ def main() -> None:
     splits = random_splits(sizes, device)
     recipe = TrainConfig(steps=sizes.steps, batch_size=sizes.batch_size, log_every=10**9)
 
-    # Warm-up outside the timings: cuDNN autotuning, the allocator, compilation of the kernels.
-    timed_training(splits, model_name, replace(recipe, steps=min(20, sizes.steps)), device, args.compile)
-    model, seconds = timed_training(splits, model_name, recipe, device, args.compile)
+    model, seconds = timed_training(splits, model_name, recipe, device, compile_model, min(20, sizes.steps))
     images_per_second = sizes.steps * sizes.batch_size / seconds
     plain = replace(recipe, steps=baseline_steps, bf16=False, channels_last=False)
-    timed_training(splits, model_name, replace(plain, steps=min(10, baseline_steps)), device, False)
-    _, baseline = timed_training(splits, model_name, plain, device, False)
+    _, baseline = timed_training(splits, model_name, plain, device, False, min(10, baseline_steps))
     baseline_full = baseline * sizes.steps / baseline_steps
     print(f"training: {seconds:.1f} s for {sizes.steps} steps x {sizes.batch_size} ({images_per_second:.0f} img/s); "
           f"target <= 30 s; the paper on an RTX 2080: {PAPER_TRAINING_SECONDS:.0f} s")

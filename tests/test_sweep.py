@@ -122,13 +122,13 @@ def test_selection_uses_the_validation_score_never_test_metrics(local_sweep):
 
 
 def start_local_ray(ray) -> None:
-    """Ray on two local CPUs. Its raylet must register within a fixed 30 s, which a heavily loaded
+    """Ray on one local CPU (light on a shared machine). Its raylet must register within a fixed 30 s, which a heavily loaded
     machine can miss once; a second start then usually succeeds."""
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     except Exception:
         ray.shutdown()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -27,10 +28,23 @@ from .stages import Importance, Original, Series
 from .tables import core_summary, cost_table
 
 
+SMOKE_REPRODUCE_TRAIN = {"steps": 80, "batch_size": 64, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
+PAPER_METHODS_SMOKE = {"rewod": {}, "cf": {}, "scrub": {"msteps": 5}, "badt": {},
+                       "ssd": {"selection_weighting": [1.0, 10.0]}}
+"""The paper's five methods, SSD on two grid points so that selection has a choice."""
+
+
 @dataclass(frozen=True)
 class ReproduceParameters(SeriesParameters):
-    """The core series' parameters (smoke-sized defaults) plus how the paper's claims are judged."""
+    """The core series' parameters plus how the paper's claims are judged. The defaults are a smoke
+    run (its own run folder, the paper's five methods, a smaller recipe) that finishes in a minute or two."""
 
+    run_name: str = stage_field("common", "reproduce-smoke")
+    val_size: int = stage_field("poison", 300)
+    train_subset: int | None = stage_field("poison", 2000)
+    test_subset: int | None = stage_field("poison", 500)
+    train: dict[str, Any] = stage_field("train", factory=lambda: dict(SMOKE_REPRODUCE_TRAIN))
+    methods: dict[str, Any] = stage_field("unlearn", factory=lambda: {k: dict(v) for k, v in PAPER_METHODS_SMOKE.items()})
     poisoning_label: str = stage_field("claims", "badnet")
     """The manipulation (by its label in the results) that plays the paper's poisoning."""
     confusion_label: str = stage_field("claims", "interclass")
