@@ -27,7 +27,6 @@ from .schema import stage_field
 from .stages import Importance, Original, Series
 from .tables import core_summary, cost_table
 
-
 SMOKE_REPRODUCE_TRAIN = {"steps": 80, "batch_size": 64, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
 PAPER_METHODS_SMOKE = {"rewod": {}, "cf": {}, "scrub": {"msteps": 5}, "badt": {},
                        "ssd": {"selection_weighting": [1.0, 10.0]}}
