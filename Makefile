@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev,ray]"
 	touch $(INSTALLED)
 
 quickstart: $(INSTALLED)  ## the notebook series on the embedded MNIST: outputs/quickstart/

@@ -105,11 +105,12 @@ def original_metrics(originals: pd.DataFrame) -> go.Figure:
 
 
 def acc_corr_vs_alpha(results: pd.DataFrame, originals: pd.DataFrame, metric: str = "acc_corr",
-                      title: str | None = None) -> go.Figure:
+                      title: str | None = None, bands: bool = False) -> go.Figure:
     """``metric`` of the selected model per method against alpha, one panel per manipulation.
 
     Reference lines: the original model M_o (dashed) and RewoD at alpha = 1 (dotted), as in
-    Goel et al. (2024), Figure 2. With several seeds the lines are means and the bars standard deviations.
+    Goel et al. (2024), Figure 2. With several seeds the lines are means and the bars (or, with
+    ``bands``, shaded bands) standard deviations over seeds.
     """
     selected = results[results["selected"]].dropna(subset=[metric])
     manipulations = [m for m in originals["manipulation"].unique() if m in set(selected["manipulation"])]
@@ -119,8 +120,11 @@ def acc_corr_vs_alpha(results: pd.DataFrame, originals: pd.DataFrame, metric: st
         curves = mean_over_seeds(selected[selected["manipulation"] == manipulation], ["method", "alpha"], metric)
         for method, curve in curves.groupby("method", sort=False):
             curve = curve.sort_values("alpha")
+            spread = bool(curve["n"].max() > 1)
+            if bands and spread:
+                _add_band(figure, curve, colours[method], method, row=1, col=column)
             figure.add_trace(go.Scatter(
-                x=curve["alpha"], y=curve["mean"], error_y=dict(array=curve["std"], visible=bool(curve["n"].max() > 1)),
+                x=curve["alpha"], y=curve["mean"], error_y=dict(array=curve["std"], visible=spread and not bands),
                 mode="lines+markers", name=method, line_color=colours[method], legendgroup=method,
                 showlegend=column == 1), row=1, col=column)
         reference = originals.loc[originals["manipulation"] == manipulation, metric].mean()
@@ -137,9 +141,21 @@ def acc_corr_vs_alpha(results: pd.DataFrame, originals: pd.DataFrame, metric: st
     return figure
 
 
+def _add_band(figure: go.Figure, curve: pd.DataFrame, colour: str, method: str, row: int, col: int) -> None:
+    """A shaded mean ± std band under a curve: the upper edge, then the lower edge filled up to it."""
+    red, green, blue = (int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    common = dict(x=curve["alpha"], mode="lines", line=dict(width=0), legendgroup=method, showlegend=False,
+                  hoverinfo="skip")
+    figure.add_trace(go.Scatter(y=curve["mean"] + curve["std"], **common), row=row, col=col)
+    figure.add_trace(go.Scatter(y=curve["mean"] - curve["std"], fill="tonexty",
+                                fillcolor=f"rgba({red},{green},{blue},0.18)", **common), row=row, col=col)
+
+
 def retain_change(table: pd.DataFrame) -> go.Figure:
-    """Change in Acc_retain (percentage points, mean over alpha) per method (Goel et al. 2024, Table 1)."""
-    figure = px.bar(table, x="method", y="delta_acc_retain_pp", color="manipulation", barmode="group",
+    """Change in Acc_retain (percentage points, mean over alpha) per method (Goel et al. 2024, Table 1);
+    error bars from a ``delta_acc_retain_pp_std`` column when the table has one (std over alphas)."""
+    std = "delta_acc_retain_pp_std" if "delta_acc_retain_pp_std" in table.columns else None
+    figure = px.bar(table, x="method", y="delta_acc_retain_pp", color="manipulation", barmode="group", error_y=std,
                     text_auto=".2f", title="Change in Acc_retain after unlearning (percentage points, mean over alpha)")
     figure.update_yaxes(title="Δ Acc_retain (pp)")
     figure.update_layout(height=420)

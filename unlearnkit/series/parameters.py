@@ -20,6 +20,7 @@ from ..data import DataConfig
 from ..experiment import ExperimentConfig
 from ..manipulations import build_manipulation
 from ..models import MODELS
+from ..sweep import ExecutionOptions
 from ..training import TrainConfig
 from ..unlearning import METHODS, Budget, method_params, named_grid
 from .families import Family, register_family
@@ -60,6 +61,11 @@ class SeriesParameters(CommonParameters):
     methods: dict[str, Any] = stage_field("unlearn", factory=lambda: {k: dict(v) for k, v in SMOKE_METHODS.items()})
     budget_fraction: float | list[float] | None = stage_field("unlearn", None)
     budget_steps: int | list[int] | None = stage_field("unlearn", None)
+    # Where the sweep's cells run (no effect on results; see unlearnkit.sweep).
+    executor: str = stage_field("unlearn", "local")
+    ray_address: str | None = stage_field("unlearn", None)
+    gpus_per_run: float | None = stage_field("unlearn", None)
+    cpus_per_run: int | None = stage_field("unlearn", None)
     # 04 evaluate: model selection without test labels.
     min_relative_val_acc: float | None = stage_field("evaluate", None)
     # 05 SSD importance histogram.
@@ -101,6 +107,7 @@ class SeriesParameters(CommonParameters):
             raise ConfigError("methods must name at least one unlearning method")
         for name in self.methods:
             self.method_points(name)
+        self.execution()
 
     # Derived configs -------------------------------------------------------------------------
 
@@ -138,6 +145,11 @@ class SeriesParameters(CommonParameters):
         return ExperimentConfig(data=self.data_config(), manipulation=self.canonical_manipulation(index),
                                 model=self.model, model_seed=seed, train=self.train_config(seed))
 
+    def execution(self) -> ExecutionOptions:
+        """The executor of the sweep's cells (``local`` or ``ray``) with its resources."""
+        return ExecutionOptions(executor=self.executor, ray_address=self.ray_address,
+                                gpus_per_run=self.gpus_per_run, cpus_per_run=self.cpus_per_run)
+
     def budgets(self) -> list[Budget | None]:
         """The compute budgets every approximate method runs at: ``[None]`` (each method's default), or
         one per value of ``budget_fraction`` (a share of the original training steps, e.g. Pawelczyk
@@ -174,9 +186,14 @@ class SeriesParameters(CommonParameters):
         list of such mappings whose settings are concatenated.
         """
         if name not in METHODS:
-            METHODS.get(name)  # raises with the known names
+            try:
+                METHODS.get(name)
+            except ConfigError as err:  # names the known methods and the closest one
+                raise ConfigError(f"methods.{name}: {err}") from err
         spec = self.methods[name]
         specs = spec if isinstance(spec, list) else [spec]
+        if not specs:
+            raise ConfigError(f"methods.{name} is an empty list of settings: give at least one (or {{}} for the defaults)")
         points = []
         for index, entry in enumerate(specs):
             where = f"methods.{name}" + (f"[{index}]" if isinstance(spec, list) else "")
@@ -189,7 +206,10 @@ class SeriesParameters(CommonParameters):
 def _expand(name: str, spec: dict[str, Any], where: str) -> list[dict[str, Any]]:
     grid_points = [{}]
     if "grid" in spec:
-        grid_method, grid_points = named_grid(spec.pop("grid"))
+        try:
+            grid_method, grid_points = named_grid(spec.pop("grid"))
+        except ConfigError as err:
+            raise ConfigError(f"{where}.grid: {err}") from err
         if grid_method != name:
             raise ConfigError(f"{where}.grid is a grid of {grid_method!r}, not of {name!r}")
     swept = {key: value if isinstance(value, list) else [value] for key, value in spec.items()}

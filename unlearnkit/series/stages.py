@@ -17,20 +17,21 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..audits import ModelAudit, audit_model
 from ..config import to_dict
 from ..data.core import DataSplits
 from ..data.pipeline import predict_logits
 from ..device import pick_device
-from ..experiment import TrainedOriginal, prepare, train_original
+from ..experiment import TrainedOriginal, prepare
 from ..manipulations import Manipulated, forget_sets
 from ..metrics import accuracy, evaluate
-from ..store import ArtifactStore, load_tensors, read_json, save_table, save_tensors, write_json
+from ..store import MANIFEST, ArtifactStore, load_tensors, read_json, save_table, save_tensors, write_json
+from ..sweep import CellTable, SweepOutcome, WorkerSpec, run_cells
 from ..unlearning import Budget, SSDImportances, make_task, select_best, ssd_importances, unlearn_evaluate_and_audit
 from ..unlearning.grids import SSD_SELECTION_WEIGHTINGS
 from ..unlearning.importance_ratio import RatioDistribution, ratio_distribution
+from .cells import CellWorker, OriginalCell, UnlearnCell
 from .parameters import SeriesParameters
 from .paths import output_root
 
@@ -90,6 +91,9 @@ class Series:
         self.params = params
         self.store = ArtifactStore(output_root(params.output_root), params.run_name)
         self.device = pick_device(params.device)
+        self.executor = params.execution().build()
+        # Computes the cells of the local executor, holding the originals this series loaded.
+        self.worker = CellWorker(self.store.root, self.store.run, params.device, progress=params.progress, keep=None)
 
     @property
     def run_dir(self) -> Path:
@@ -138,16 +142,21 @@ class Series:
 
     # 02 train --------------------------------------------------------------------------------
 
+    def original_cells(self) -> list[OriginalCell]:
+        return [OriginalCell(label, seed, self.params.experiment(index, seed)) for index, label, seed in self._experiments()]
+
     def originals(self, force: bool = False) -> list[Original]:
-        """Train (or load) the original model M_o of every manipulation and seed."""
+        """Train (or load) the original model M_o of every manipulation and seed, as cells of the
+        sweep on its executor (on Ray, every original trains at once), then load them here."""
+        cells = self.original_cells()
+        self._run_cells(cells, "original", force, "original models")
         results = []
-        for index, label, seed in self._experiments():
-            trained = train_original(self.params.experiment(index, seed), self.store, str(self.device),
-                                     progress=self.params.progress, force=force)
+        for cell in cells:
+            trained = self.worker.original(cell.experiment)
             val = trained.splits.val
             logits = predict_logits(trained.model, val, trained.splits.info, autocast_bf16=trained.config.train.bf16)
             val_acc = accuracy(logits.argmax(1), val.labels)
-            results.append(Original(label, seed, trained, val_acc))
+            results.append(Original(cell.label, cell.seed, trained, val_acc))
         return results
 
     def original_audit(self, original: Original) -> ModelAudit:
@@ -179,35 +188,36 @@ class Series:
                      for name in self.params.methods)
         return len(self.params.manipulations) * len(self.params.seeds) * points * len(self.params.alphas)
 
-    def unlearning_runs(self, force: bool = False, originals: list[Original] | None = None) -> pd.DataFrame:
-        """Every method x hyper-parameter setting x budget x alpha on every original, one cached stage per run."""
-        originals = originals or self.originals()
-        rows, hits = [], 0
-        bar = tqdm(total=self.planned_runs(), desc="unlearning runs", disable=not self.params.progress)
+    def unlearning_cells(self, originals: list[Original]) -> list[UnlearnCell]:
+        """Every method x hyper-parameter setting x budget x alpha on every original, in table order.
+
+        alpha comes before method: consecutive runs share a forget set, so SSD computes its
+        importances once per alpha for a whole grid.
+        """
+        cells = []
         for original in originals:
-            trained = original.trained
-            sets = forget_sets(trained.manipulated.manipulated, self.params.alphas, original.seed)
-            # alpha outermost: consecutive runs share a forget set, so SSD computes its importances
-            # once per alpha for a whole grid.
-            for alpha, forget in sets.items():
+            for alpha in self.params.alphas:
                 for method in self.params.methods:
                     for point, given in itertools.product(self.params.method_points(method),
                                                           self.params.budgets_for(method)):
-                        bar.set_postfix_str(f"{original.label} {method} alpha={alpha:g}")
-                        key = {"experiment": to_dict(trained.config), "method": method, "params": point,
-                               "alpha": alpha, "forget_seed": original.seed,
-                               "budget": to_dict(given) if given else None, "seed": original.seed}
+                        cells.append(UnlearnCell(original.label, original.trained.config, method, point,
+                                                 float(alpha), given, original.seed))
+        return cells
 
-                        build = functools.partial(_unlearning_run, original=trained, method=method, params=point,
-                                                  alpha=alpha, forget=forget, budget=given, seed=original.seed)
-                        directory, hit = self.store.build("unlearn", key, build, force=force)
-                        hits += hit
-                        row = read_json(directory / "row.json")
-                        rows.append({**row, "manipulation": original.label, "run": directory.name})
-                        bar.update(1)
-        bar.close()
-        table = tidy_runs(rows)
-        table.attrs["from_cache"] = hits
+    def unlearning_runs(self, force: bool = False, originals: list[Original] | None = None) -> pd.DataFrame:
+        """Every method x hyper-parameter setting x budget x alpha on every original, one cached stage per run.
+
+        The runs are cells of a sweep (:mod:`unlearnkit.sweep`) on the parameters' executor: finished
+        runs are skipped, an interrupted call resumes, and every run is recorded in the ledger
+        ``<run>/sweep/unlearn.jsonl`` as soon as it finishes. The table lists the planned runs in plan order.
+        """
+        originals = originals or self.originals()
+        for original in originals:
+            self.worker.adopt(original.trained)
+        cells = self.unlearning_cells(originals)
+        outcome = self._run_cells(cells, "unlearn", force, "unlearning runs")
+        table = tidy_runs([{**outcome.rows[cell.key], "manipulation": cell.label} for cell in cells])
+        table.attrs["from_cache"] = outcome.reused
         save_table(self.run_dir / "unlearning_runs.csv", table)
         return table
 
@@ -218,6 +228,17 @@ class Series:
             raise FileNotFoundError(f"{path} is missing: the run was cached before audits were kept; "
                                     "rerun the unlearning stage with force=True")
         return ModelAudit.from_tensors(load_tensors(path))
+
+    def ledger(self, stage: str) -> CellTable:
+        """The sweep's record of finished ``original`` or ``unlearn`` cells of this run folder."""
+        return CellTable(self.run_dir / "sweep" / f"{stage}.jsonl")
+
+    def _run_cells(self, cells, stage: str, force: bool, description: str) -> SweepOutcome:
+        worker = WorkerSpec(CellWorker, {"output_root": str(self.store.root), "run_name": self.store.run,
+                                         "device": self.params.device}, local=self.worker)
+        return run_cells(cells, self.ledger(stage), self.executor, worker, force=force,
+                         exists=lambda cell: (self.run_dir / cell.key / MANIFEST).is_file(),
+                         progress=self.params.progress, description=description)
 
     # 04 evaluate -----------------------------------------------------------------------------
 
