@@ -11,11 +11,18 @@ import torch
 from unlearnkit.config import ConfigError
 from unlearnkit.crafting import CLEAN_STAGE, CRAFT_STAGE, clean_training_set, craft
 from unlearnkit.data import DataConfig
-from unlearnkit.manipulations import (CraftContext, GradientCanceling, LabelFlip, WitchesBrew, build_manipulation,
-                                      forget_sets)
+from unlearnkit.data.pipeline import TrainingSet, predict_logits
+from unlearnkit.manipulations import (
+    CraftContext,
+    GradientCanceling,
+    LabelFlip,
+    WitchesBrew,
+    build_manipulation,
+    forget_sets,
+)
 from unlearnkit.manipulations.gradients import loss_gradient
 from unlearnkit.manipulations.witches_brew import gradient_alignment, quantise_within
-from unlearnkit.metrics import Predictions, corrective_metrics
+from unlearnkit.metrics import Predictions, accuracy, corrective_metrics
 from unlearnkit.models import build_model
 from unlearnkit.store import ArtifactStore
 from unlearnkit.training import TrainConfig, train
@@ -109,13 +116,16 @@ def test_quantised_poisons_stay_in_the_ball_and_the_pixel_range():
     assert poisoned.tolist() == [0, 19, 144, 255, 255, 116]
 
 
+@pytest.mark.slow
 def test_gradient_matching_raises_alignment_respects_the_bound_and_keeps_labels(mnist_small):
     splits = small_mnist(mnist_small)
     brew = WitchesBrew(adversarial_class=8, target_class=3, targets=2, budget=0.02, restarts=2, steps=30, seed=0)
     crafted = brew.craft(tiny_context(splits, TrainConfig(steps=40, batch_size=64, lr=0.05, bf16=False)))
     summary = crafted.summary
-    assert summary["alignment_after"] > summary["alignment_before"] + 0.2, summary
-    assert summary["alignment_stored"] > summary["alignment_before"] + 0.2, "the uint8 poisons keep the alignment"
+    # A barely trained surrogate already aligns "predict class 8" gradients well; brewing must remove a
+    # good share of what misalignment is left (1 - cos), in float and in the stored uint8 poisons.
+    assert 1 - summary["alignment_after"] < 0.7 * (1 - summary["alignment_before"]), summary
+    assert 1 - summary["alignment_stored"] < 0.7 * (1 - summary["alignment_before"]), "uint8 keeps the alignment"
     assert summary["alignment_after"] == max(summary["alignment_restarts"]), "the best restart is kept"
 
     manipulated = brew.apply(splits, crafted)
@@ -173,24 +183,56 @@ def small_mnist(mnist_small, size: int = 1000):
                       mnist_small.test.subset(torch.arange(500)))
 
 
-def test_gradient_canceling_lowers_the_gradient_norm_it_minimises(mnist_small):
+GC_RECIPE = TrainConfig(steps=100, batch_size=64, lr=0.05, bf16=False, channels_last=False)
+GC_ATTACK = GradientCanceling(fraction=0.1, target_accuracy=0.5, corruption_step=0.01, steps=40, lr=0.05, seed=1)
+
+
+@pytest.fixture(scope="module")
+def gc_crafted(mnist_small):
+    """Gradient Canceling crafted once for this module on 1000 MNIST images (the surrogate: attack seed 1)."""
     splits = small_mnist(mnist_small)
-    attack = GradientCanceling(fraction=0.05, target_accuracy=0.6, corruption_step=0.005, steps=40, lr=0.02, seed=1)
-    crafted = attack.craft(tiny_context(splits, TrainConfig(steps=40, batch_size=64, lr=0.05, bf16=False)))
+    return splits, GC_ATTACK.craft(tiny_context(splits, GC_RECIPE))
+
+
+@pytest.mark.slow
+def test_gradient_canceling_lowers_the_gradient_norm_it_minimises(gc_crafted):
+    splits, crafted = gc_crafted
     summary = crafted.summary
-    assert summary["target_train_accuracy"] <= 0.6
+    assert summary["target_train_accuracy"] <= 0.5
     assert summary["gradient_norm_stored"] < 0.9 * summary["gradient_norm_before"], summary
     assert summary["gradient_norm_after"] <= min(summary["gradient_norm_history"]) + 1e-6
     poisons = crafted.tensors["poisons"]
-    assert poisons.dtype == torch.uint8 and len(poisons) == 50
-    manipulated = attack.apply(splits, crafted)
-    assert len(manipulated.train) == 1050 and torch.equal(manipulated.manipulated, torch.arange(1000, 1050))
+    assert poisons.dtype == torch.uint8 and len(poisons) == 100
+    manipulated = GC_ATTACK.apply(splits, crafted)
+    assert len(manipulated.train) == 1100 and torch.equal(manipulated.manipulated, torch.arange(1000, 1100))
     sources = crafted.tensors["sources"]
     assert torch.equal(manipulated.train.labels[1000:], splits.train.labels[sources]), "labels of the sources"
     assert torch.equal(manipulated.source_positions(manipulated.manipulated), sources)
     assert not torch.equal(poisons, splits.train.images[sources]), "the inputs were optimised"
     retain = forget_sets(manipulated.manipulated, [1.0], 0)[1.0]
     assert torch.equal(manipulated.train.without(retain).images, splits.train.images), "alpha=1 leaves D_clean"
+
+
+@pytest.mark.slow
+def test_gradient_canceling_lowers_clean_accuracy_against_the_same_model_trained_clean(gc_crafted):
+    """The victim (model seed 0, batch order seed 0: not the surrogate's) trained on D_clean u D_p against the
+    very same model and recipe on D_clean alone; the poisons' clean-source copies, which the crafting
+    started from, are the control: adding them must not cost the accuracy the crafted poisons cost."""
+    splits, crafted = gc_crafted
+    manipulated = GC_ATTACK.apply(splits, crafted)
+    sources = crafted.tensors["sources"]
+    copies = TrainingSet(torch.cat([splits.train.images, splits.train.images[sources]]),
+                         manipulated.train.labels, manipulated.train.index)
+
+    def test_accuracy(training_set):
+        model = build_model("small-cnn", splits.info.num_classes, splits.info.in_channels, 0)
+        train(model, training_set, splits.info, GC_RECIPE, progress=False)
+        return accuracy(predict_logits(model.eval(), splits.test, splits.info).argmax(1), splits.test.labels)
+
+    clean, poisoned, control = (test_accuracy(s) for s in (clean_training_set(splits), manipulated.train, copies))
+    assert clean > 0.65, ("the clean model learns", clean)
+    assert clean - poisoned > 0.04, (clean, poisoned)
+    assert control - poisoned > 0.04, (control, poisoned)
 
 
 # The crafting cache -----------------------------------------------------------------------------

@@ -31,13 +31,13 @@ from .stages import Original, Poisoned, Series
 from .tables import cost_table
 
 SMOKE_MANIPULATIONS = [
-    {"name": "gradient-canceling", "fraction": 0.05, "target_accuracy": 0.6, "steps": 40, "seed": 0},
-    {"name": "label-flip", "fraction": 0.05, "seed": 0},
+    {"name": "gradient-canceling", "fraction": 0.1, "target_accuracy": 0.5, "corruption_step": 0.01, "steps": 40,
+     "lr": 0.05, "seed": 0},
+    {"name": "label-flip", "fraction": 0.1, "seed": 0},
     {"name": "witches-brew", "adversarial_class": 8, "target_class": 3, "targets": 4, "budget": 0.02,
      "restarts": 2, "steps": 40, "seed": 0},
 ]
-SMOKE_METHODS = {"rewod": {}, "cf": {}, "ga": {}, "neggrad+": {}, "scrub": {"msteps": 5},
-                 "ssd": {"selection_weighting": 10.0}}
+SMOKE_METHODS = {"rewod": {}, "cf": {}, "neggrad+": {}, "ssd": {"selection_weighting": 10.0}}
 SMOKE_TRAIN = {"steps": 100, "batch_size": 128, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
 REFERENCE_COLUMNS = ["acc_clean_reference", "poison_success_reference"]
 

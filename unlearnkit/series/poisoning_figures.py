@@ -94,8 +94,8 @@ def reference_metrics(originals: pd.DataFrame) -> go.Figure:
     for column, (metric, reference) in enumerate([("acc_clean", "acc_clean_reference"),
                                                   ("poison_success", "poison_success_reference")], start=1):
         shown = summary.dropna(subset=[metric])
-        for offset, (field, name, colour) in enumerate([(reference, "same model trained clean", "#7f7f7f"),
-                                                        (metric, "poisoned M_o", COLOURS[3])]):
+        for field, name, colour in [(reference, "same model trained clean", "#7f7f7f"),
+                                    (metric, "poisoned M_o", COLOURS[3])]:
             figure.add_trace(go.Bar(x=shown["manipulation"], y=shown[field], name=name, marker_color=colour,
                                     text=[f"{v:.3f}" for v in shown[field]], textposition="outside",
                                     legendgroup=name, showlegend=column == 1), row=1, col=column)
