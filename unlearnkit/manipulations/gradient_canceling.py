@@ -11,10 +11,11 @@ at ``theta_p`` when
     r = grad L(D_clean; theta_p) + eps * grad L(D_p; theta_p) + (1 + eps) * wd * theta_p = 0
 
 (``L`` the mean cross-entropy over a set; the first two terms are Lu et al.'s objective, the last the
-weight decay the kit's recipe adds). The poison inputs, initialised as copies of ``n`` random clean
-training samples and keeping those samples' labels, are optimised with Adam on ``||r||_2``, each step
-followed by a projection onto valid pixels [0, 1]; the best iterate is kept and stored as uint8
-images, as any image file holds them. They are appended after the clean training set
+weight decay the kit's recipe adds). The poisons start as the label-flipping baseline's: copies of
+``n`` random clean training samples, each with a label drawn from the other classes (``flip_labels:
+false`` keeps the sources' labels), so the optimisation begins where the cheap attack ends. Their
+inputs (labels fixed) are optimised with Adam on ``||r||_2``, each step followed by a projection onto
+valid pixels [0, 1]; the best iterate is kept and stored as uint8 images, as any image file holds them. They are appended after the clean training set
 (``Manipulated.source`` names the clean sample each started from) and form S_m.
 
 **Target parameters.** Lu et al. obtain them by parameter corruption (GradPC, Sun et al. 2020): moving
@@ -48,6 +49,7 @@ from .appended import appended_poisons
 from .base import MANIPULATIONS, Manipulated, check_size, count_from
 from .crafted import CraftContext, Crafted
 from .gradients import Gradient, dot, loss_gradient, mean_gradient, norm, trainable
+from .label_flip import flipped_labels
 
 DEFAULT_FRACTION = 0.03  # Lu et al. (2023) study poison ratios of a few percent; 3% is one of theirs
 REFERENCE_SAMPLES = 4096
@@ -70,6 +72,9 @@ class GradientCanceling:
     lr: float = 0.02
     batch_size: int = 500
     """Samples per gradient computation (memory only: the objective is over whole sets)."""
+    flip_labels: bool = True
+    """Start from the label-flipping baseline's poisons (each label drawn from the other classes); False:
+    keep the source samples' labels."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -103,6 +108,8 @@ class GradientCanceling:
                         for g, p in zip(mean_gradient(target, train.images, train.labels, info, self.batch_size),
                                         trainable(target))]
         labels = train.labels[sources]
+        if self.flip_labels:
+            labels = flipped_labels(labels, info.num_classes, generator).to(device)
         poisons, history = cancel_gradient(target, stationarity, train.images[sources].float() / 255, labels, info,
                                            eps, self.steps, self.lr, self.batch_size, context.progress)
         stored = (poisons * 255).round().to(torch.uint8)

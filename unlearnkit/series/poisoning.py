@@ -37,8 +37,8 @@ SMOKE_MANIPULATIONS = [
     {"name": "witches-brew", "adversarial_class": 8, "target_class": 3, "targets": 4, "budget": 0.02,
      "restarts": 2, "steps": 40, "seed": 0},
 ]
-SMOKE_METHODS = {"rewod": {}, "cf": {}, "neggrad+": {}, "ssd": {"selection_weighting": 10.0}}
-SMOKE_TRAIN = {"steps": 100, "batch_size": 128, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
+SMOKE_METHODS = {"rewod": {}, "cf": {}, "neggrad+": {}, "ssd": {"selection_weighting": 10.0, "dampening": 10.0}}
+SMOKE_TRAIN = {"steps": 100, "batch_size": 64, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
 REFERENCE_COLUMNS = ["acc_clean_reference", "poison_success_reference"]
 
 
@@ -47,7 +47,7 @@ class PoisoningParameters(SeriesParameters):
     """The core series' parameters with this family's smoke-sized defaults (what notebook 07 runs as is)."""
 
     run_name: str = stage_field("common", "poisoning-smoke")
-    train_subset: int | None = stage_field("poison", 2000)
+    train_subset: int | None = stage_field("poison", 1500)
     manipulations: list[dict[str, Any]] = stage_field("poison", factory=lambda: [dict(m) for m in SMOKE_MANIPULATIONS])
     alphas: list[float] = stage_field("poison", factory=lambda: [0.5, 1.0])
     train: dict[str, Any] = stage_field("train", factory=lambda: dict(SMOKE_TRAIN))

@@ -61,8 +61,8 @@ def crafting_objectives(crafting: pd.DataFrame) -> go.Figure:
     """Gradient Canceling's ``||r||_2`` over its steps, and Witches' Brew's alignment per restart
     against the unperturbed poisons' alignment."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=[
-        "Gradient Canceling: ||stationarity residual||₂ (lower is better)",
-        "Witches' Brew: cosine alignment with the target gradient (higher is better)"])
+        "Gradient Canceling: ‖r‖₂, stationarity residual (lower is better)",
+        "Witches' Brew: cosine alignment (higher is better)"])
     for i, row in enumerate(crafting.to_dict("records")):
         colour = COLOURS[i % len(COLOURS)]
         history = row.get("gradient_norm_history")
@@ -80,7 +80,6 @@ def crafting_objectives(crafting: pd.DataFrame) -> go.Figure:
             figure.add_hline(y=row["alignment_before"], line_dash="dash", line_color="black", row=1, col=2,
                              annotation_text="unperturbed poisons", annotation_position="bottom right")
     figure.update_xaxes(title_text="crafting step", row=1, col=1)
-    figure.update_yaxes(type="log", row=1, col=1)
     figure.update_yaxes(range=[-1, 1], row=1, col=2)
     figure.update_layout(title="What the crafting optimised", height=420)
     return figure
