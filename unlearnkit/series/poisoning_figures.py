@@ -61,7 +61,7 @@ def crafting_objectives(crafting: pd.DataFrame) -> go.Figure:
     """Gradient Canceling's ``||r||_2`` over its steps, and Witches' Brew's alignment per restart
     against the unperturbed poisons' alignment."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=[
-        "Gradient Canceling: ‖r‖₂, stationarity residual (lower is better)",
+        "Gradient Canceling: residual ‖r‖₂ (lower is better)",
         "Witches' Brew: cosine alignment (higher is better)"])
     for i, row in enumerate(crafting.to_dict("records")):
         colour = COLOURS[i % len(COLOURS)]
