@@ -15,9 +15,11 @@ import pandas as pd
 import torch
 
 from .config import ConfigError, from_dict, to_dict
+from .crafting import craft
 from .data import DataConfig, DataSplits, load_data
 from .device import pick_device
 from .manipulations import Manipulated, build_manipulation
+from .manipulations.crafted import is_crafted
 from .metrics import evaluate
 from .models import MODELS, build_model
 from .store import ArtifactStore, load_model_weights, read_json, save_model, save_table, save_tensors, write_json
@@ -58,10 +60,20 @@ class TrainedOriginal:
     cache_hit: bool
 
 
-def prepare(config: ExperimentConfig, device: torch.device) -> tuple[DataSplits, Manipulated]:
-    """Load the data onto ``device`` and apply the manipulation."""
+def prepare(config: ExperimentConfig, device: torch.device, store: ArtifactStore | None = None,
+            progress: bool = True) -> tuple[DataSplits, Manipulated]:
+    """Load the data onto ``device`` and apply the manipulation.
+
+    A crafted attack (one with a ``craft`` step) is crafted once per key and cached in ``store``
+    (default: ``ArtifactStore()``); every later call reads the same poisons.
+    """
     splits = load_data(config.data, device)
-    return splits, build_manipulation(config.manipulation).apply(splits)
+    manipulation = build_manipulation(config.manipulation)
+    if not is_crafted(manipulation):
+        return splits, manipulation.apply(splits)
+    crafted, _, _ = craft(manipulation, config.data, splits, config.model, config.train, store or ArtifactStore(),
+                          progress)
+    return splits, manipulation.apply(splits, crafted)
 
 
 def new_model(config: ExperimentConfig, splits: DataSplits, device: torch.device) -> torch.nn.Module:
@@ -74,7 +86,7 @@ def train_original(config: ExperimentConfig, store: ArtifactStore | None = None,
     """Train (or load from the store) the original model on the manipulated training set."""
     store = store or ArtifactStore()
     compute_device = pick_device(device)
-    splits, manipulated = prepare(config, compute_device)
+    splits, manipulated = prepare(config, compute_device, store, progress)
     model = new_model(config, splits, compute_device)
 
     def build(directory: Path) -> dict[str, Any]:

@@ -42,6 +42,12 @@ def attack_success_rate(triggered_predictions: torch.Tensor, clean_labels: torch
     return hits.double().mean().item() if len(hits) else float("nan")
 
 
+def poison_success_rate(target_predictions: torch.Tensor, adversarial_labels: torch.Tensor) -> float:
+    """Targeted poisoning (Geiping et al. 2021): share of the target test images predicted as the label
+    the attacker chose for them."""
+    return accuracy(target_predictions, adversarial_labels.to(target_predictions.device))
+
+
 @dataclass
 class Predictions:
     """A model's predictions on the sets every metric is measured on, aligned with sample order.
@@ -96,6 +102,8 @@ def corrective_metrics(predictions: Predictions, splits: DataSplits, manipulated
         "acc_retain": acc_retain(predictions.test, test_labels, manipulated.retain_test_mask),
         "asr": (attack_success_rate(predictions.affected, manipulated.affected_test.labels, manipulated.target_class)
                 if manipulated.target_class is not None else float("nan")),
+        "poison_success": (poison_success_rate(predictions.affected, manipulated.adversarial_labels)
+                           if manipulated.adversarial_labels is not None else float("nan")),
         "acc_sm_clean": accuracy(sm_predictions, clean),
         "fit_sm_manipulated": accuracy(sm_predictions, manipulated_labels),
     }

@@ -44,6 +44,9 @@ class Manipulated:
     source: torch.Tensor | None = None
     """Position in ``splits.train`` of the clean sample behind each position of ``train``; None when
     ``train`` has exactly the samples of ``splits.train`` in the same order."""
+    adversarial_labels: torch.Tensor | None = None
+    """Targeted poisoning: the label the attacker wants each sample of ``affected_test`` to receive
+    (aligned with it); the poison success rate is the share predicted so."""
 
     def __post_init__(self) -> None:
         if len(self.clean_train_labels) != len(self.train):
@@ -53,6 +56,9 @@ class Manipulated:
             raise ValueError(f"source has {len(self.source)} entries for {len(self.train)} training samples")
         if self.noise is not None and (len(self.noise) != len(self.manipulated) or self.noise_scale is None):
             raise ValueError("noise needs one row per manipulated sample and its noise_scale")
+        if self.adversarial_labels is not None and len(self.adversarial_labels) != len(self.affected_test):
+            raise ValueError(f"adversarial_labels has {len(self.adversarial_labels)} entries for "
+                             f"{len(self.affected_test)} affected test samples")
 
     @property
     def n_manipulated(self) -> int:

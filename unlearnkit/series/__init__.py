@@ -3,7 +3,7 @@
 Importing this package registers every family of notebooks that ``unlearnkit run`` can execute.
 """
 
-from . import gaussian, language, reproduce  # noqa: F401  (each registers its family of notebooks)
+from . import gaussian, language, poisoning, reproduce  # noqa: F401  (each registers its family of notebooks)
 from .families import FAMILIES, Family, load_parameter_file, register_family
 from .gaussian import GaussianParameters
 from .parameters import SeriesParameters

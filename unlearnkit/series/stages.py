@@ -123,7 +123,7 @@ class Series:
         results = []
         for index, label, seed in self._experiments():
             experiment = self.params.experiment(index, seed)
-            splits, manipulated = prepare(experiment, self.device)
+            splits, manipulated = prepare(experiment, self.device, self.store, self.params.progress)
             forget = forget_sets(manipulated.manipulated, self.params.alphas, seed)
             key = {"data": to_dict(experiment.data), "manipulation": experiment.manipulation,
                    "alphas": sorted(forget), "forget_seed": seed}
