@@ -77,7 +77,10 @@ def manipulation_counts(poisoned: list[Poisoned]) -> go.Figure:
     return figure
 
 
-def training_curves(originals: list[Original]) -> go.Figure:
+def training_curves(originals: list[Original],
+                    title: str = "Training the original model M_o on the manipulated data") -> go.Figure:
+    """Loss and accuracy over the training steps, one line per manipulation and seed (anything with
+    ``label``, ``seed`` and ``trained.history``)."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=["training loss", "training accuracy (as trained)"])
     for i, original in enumerate(originals):
         history = original.trained.history
@@ -88,7 +91,7 @@ def training_curves(originals: list[Original]) -> go.Figure:
         figure.add_trace(go.Scatter(x=history["step"], y=history["train_acc"], name=name, line_color=colour,
                                     legendgroup=name, showlegend=False), row=1, col=2)
     figure.update_xaxes(title_text="step")
-    figure.update_layout(title="Training the original model M_o on the manipulated data", height=420)
+    figure.update_layout(title=title, height=420)
     return figure
 
 

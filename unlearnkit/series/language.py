@@ -37,12 +37,12 @@ from ..text.metrics import TextAudits, text_audits
 from ..text.pipeline import predict_token_logits
 from ..text.runner import text_unlearning_run
 from ..text.training import TextTrainConfig
-from ..unlearning import METHODS, Budget, select_best
+from ..unlearning import METHODS, Budget
 from .families import Family, register_family
 from .parameters import SeriesParameters, _expand
-from .paths import output_root, project_root
-from .schema import CommonParameters, stage_field
-from .stages import RUN_GROUP, tidy_runs
+from .paths import output_root
+from .schema import CommonParameters, canonical_manipulation, data_values, stage_field
+from .stages import RUN_GROUP, mark_selected, tidy_runs
 
 # The smoke set (the notebook's defaults): a 2-layer BERT trained from scratch on byte tokens, so the notebook
 # runs in a couple of minutes on a CPU; lm-quick.yaml runs the pretrained MiniLM-L6.
@@ -111,21 +111,10 @@ class LanguageParameters(CommonParameters):
             self.method_points(name)
 
     def data_config(self) -> TextDataConfig:
-        root = self.data_root
-        if root is not None and not Path(root).expanduser().is_absolute():
-            root = str((project_root() or Path.cwd()) / root)
-        return from_dict(TextDataConfig, {
-            "name": self.dataset, "root": root, "download": self.download, "val_size": self.val_size,
-            "train_subset": self.train_subset, "test_subset": self.test_subset, "seed": self.data_seed,
-        }, prefix="data.")
+        return from_dict(TextDataConfig, data_values(self), prefix="data.")
 
     def canonical_manipulation(self, index: int) -> dict[str, Any]:
-        values = self.manipulations[index]
-        try:
-            config = build_text_manipulation(values)
-        except ConfigError as err:
-            raise ConfigError(f"manipulations[{index}]: {err}") from err
-        return {"name": values["name"], **to_dict(config)}
+        return canonical_manipulation(self.manipulations, index, build_text_manipulation)
 
     # The core series' rules for labels and budgets apply unchanged (they read only these fields).
     def manipulation_labels(self) -> list[str]:
@@ -328,15 +317,7 @@ class LanguageSeries:
         (Goel et al.'s validation-only score); writes results.csv."""
         originals = originals or self.originals()
         runs = self.unlearning_runs(originals=originals) if runs is None else runs
-        picked = []
-        for original in originals:
-            mine = runs[(runs["manipulation"] == original.label) & (runs["seed"] == original.seed)]
-            if len(mine):
-                picked.append(select_best(mine, RUN_GROUP, original.val_acc, self.params.min_relative_val_acc))
-        best = pd.concat(picked, ignore_index=True) if picked else runs.iloc[:0]
-        table = runs.copy()
-        table["selected"] = table["run"].isin(best["run"])
-        table["flag_low_val_acc"] = table["run"].isin(set(best.loc[best["flag_low_val_acc"], "run"]))
+        table = mark_selected(runs, originals, RUN_GROUP, self.params.min_relative_val_acc)
         save_table(self.run_dir / "results.csv", table)
         return table
 

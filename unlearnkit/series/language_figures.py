@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import COLOURS, _method_colours
+from .figures import COLOURS, _method_colours, training_curves
 from .language import LanguageOriginal
 
 METRIC_TITLES = {"acc_clean": "clean test accuracy", "asr": "attack success rate",
@@ -16,18 +16,7 @@ METRIC_TITLES = {"acc_clean": "clean test accuracy", "asr": "attack success rate
 
 def fine_tuning_curves(originals: list[LanguageOriginal]) -> go.Figure:
     """Training loss and accuracy of M_o over the fine-tuning steps, one line per manipulation and seed."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "training accuracy"))
-    for i, original in enumerate(originals):
-        history = original.trained.history
-        name = f"{original.label} (seed {original.seed})"
-        colour = COLOURS[i % len(COLOURS)]
-        figure.add_trace(go.Scatter(x=history["step"], y=history["loss"], name=name, line_color=colour,
-                                    legendgroup=name), row=1, col=1)
-        figure.add_trace(go.Scatter(x=history["step"], y=history["train_acc"], name=name, line_color=colour,
-                                    legendgroup=name, showlegend=False), row=1, col=2)
-    figure.update_xaxes(title_text="step")
-    figure.update_layout(title="Fine-tuning the original model M_o on the manipulated texts", height=380)
-    return figure
+    return training_curves(originals, title="Fine-tuning the original model M_o on the manipulated texts")
 
 
 def _title(table: pd.DataFrame, manipulation: str, metric: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from ..config import ConfigError, check_range, from_dict, to_dict
@@ -24,8 +23,7 @@ from ..sweep import ExecutionOptions
 from ..training import TrainConfig
 from ..unlearning import METHODS, Budget, method_params, named_grid
 from .families import Family, register_family
-from .paths import project_root
-from .schema import CommonParameters, stage_field
+from .schema import CommonParameters, canonical_manipulation, data_values, stage_field
 from .tables import core_summary
 
 SMOKE_TRAIN = {"steps": 150, "batch_size": 128, "lr": 0.05, "warmup_fraction": 0.05, "log_every": 10}
@@ -112,24 +110,11 @@ class SeriesParameters(CommonParameters):
     # Derived configs -------------------------------------------------------------------------
 
     def data_config(self) -> DataConfig:
-        """The data; a relative ``data_root`` is taken from the project folder, so a notebook running
-        in ``notebooks/`` and ``unlearnkit run`` from the repository root read the same files."""
-        root = self.data_root
-        if root is not None and not Path(root).expanduser().is_absolute():
-            root = str((project_root() or Path.cwd()) / root)
-        return from_dict(DataConfig, {
-            "name": self.dataset, "root": root, "download": self.download, "val_size": self.val_size,
-            "train_subset": self.train_subset, "test_subset": self.test_subset, "seed": self.data_seed,
-        }, prefix="data.")
+        return from_dict(DataConfig, data_values(self), prefix="data.")
 
     def canonical_manipulation(self, index: int) -> dict[str, Any]:
         """The manipulation with every default spelled out, so equivalent spellings share a cache."""
-        values = self.manipulations[index]
-        try:
-            config = build_manipulation(values)
-        except ConfigError as err:
-            raise ConfigError(f"manipulations[{index}]: {err}") from err
-        return {"name": values["name"], **to_dict(config)}
+        return canonical_manipulation(self.manipulations, index, build_manipulation)
 
     def manipulation_labels(self) -> list[str]:
         """Display names: the manipulation's name, numbered when a name repeats."""

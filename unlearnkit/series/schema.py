@@ -10,11 +10,13 @@ smoke-sized default and papermill can replace any of them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError, from_dict, to_dict
+from .paths import project_root
 
 
 def stage_field(stage: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
@@ -67,3 +69,26 @@ class CommonParameters:
     def collect(cls, namespace: Mapping[str, Any]):
         """The parameters defined in a notebook's namespace (its ``parameters`` cell and papermill's)."""
         return from_dict(cls, {name: namespace[name] for name in cls.field_names() if name in namespace})
+
+
+def data_values(params: Any) -> dict[str, Any]:
+    """The data fields of a family's parameters as a data config's keys. A relative ``data_root`` is
+    taken from the project folder, so a notebook running in ``notebooks/`` and ``unlearnkit run`` from
+    the repository root read the same files."""
+    root = params.data_root
+    if root is not None and not Path(root).expanduser().is_absolute():
+        root = str((project_root() or Path.cwd()) / root)
+    return {"name": params.dataset, "root": root, "download": params.download, "val_size": params.val_size,
+            "train_subset": params.train_subset, "test_subset": params.test_subset, "seed": params.data_seed}
+
+
+def canonical_manipulation(manipulations: list[dict[str, Any]], index: int,
+                           build: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """Manipulation ``index`` with every default spelled out by its builder, so equivalent spellings
+    share a cache; an invalid one is reported with its position in the list."""
+    values = manipulations[index]
+    try:
+        config = build(values)
+    except ConfigError as err:
+        raise ConfigError(f"manipulations[{index}]: {err}") from err
+    return {"name": values["name"], **to_dict(config)}

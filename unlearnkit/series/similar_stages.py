@@ -34,10 +34,10 @@ from ..experiment import TrainedOriginal, new_model
 from ..manipulations import NearDuplicated, forget_sets, related_positions
 from ..metrics import evaluate
 from ..store import load_model_weights, load_tensors, read_json, save_model, save_table, save_tensors, write_json
-from ..unlearning import Budget, make_task, select_best, unlearn
+from ..unlearning import Budget, make_task, unlearn
 from .similar import SimilarParameters
 from .similar_tables import recovery_table
-from .stages import RUN_GROUP, Original, Series, tidy_runs
+from .stages import RUN_GROUP, Original, Series, mark_selected, tidy_runs
 
 SIMILAR_GROUP = [*RUN_GROUP, "expansion"]
 """One selected model per group: selection picks among hyper-parameter settings only."""
@@ -238,15 +238,7 @@ class SimilarSeries:
     def results(self, runs: pd.DataFrame, originals: list[Original]) -> pd.DataFrame:
         """All runs with the selected model per (manipulation, seed, method, budget, alpha, expansion)
         marked (validation score of Goel et al., never the test set); writes ``results.csv``."""
-        picked = []
-        for original in originals:
-            mine = runs[(runs["manipulation"] == original.label) & (runs["seed"] == original.seed)]
-            if len(mine):
-                picked.append(select_best(mine, SIMILAR_GROUP, original.val_acc, self.params.min_relative_val_acc))
-        best = pd.concat(picked, ignore_index=True) if picked else runs.iloc[:0]
-        table = runs.copy()
-        table["selected"] = table["run"].isin(best["run"])
-        table["flag_low_val_acc"] = table["run"].isin(set(best.loc[best["flag_low_val_acc"], "run"]))
+        table = mark_selected(runs, originals, SIMILAR_GROUP, self.params.min_relative_val_acc)
         save_table(self.run_dir / "results.csv", table)
         return table
 

@@ -250,16 +250,7 @@ class Series:
         """
         originals = originals or self.originals()
         runs = self.unlearning_runs(originals=originals) if runs is None else runs
-        picked = []
-        for original in originals:
-            mine = runs[(runs["manipulation"] == original.label) & (runs["seed"] == original.seed)]
-            if len(mine):
-                picked.append(select_best(mine, RUN_GROUP, original.val_acc, self.params.min_relative_val_acc))
-        best = pd.concat(picked, ignore_index=True) if picked else runs.iloc[:0]
-        table = runs.copy()
-        table["selected"] = table["run"].isin(best["run"])
-        flagged = set(best.loc[best["flag_low_val_acc"], "run"])
-        table["flag_low_val_acc"] = table["run"].isin(flagged)
+        table = mark_selected(runs, originals, RUN_GROUP, self.params.min_relative_val_acc)
         save_table(self.run_dir / "results.csv", table)
         return table
 
@@ -305,6 +296,23 @@ def _record_poison(directory: Path, splits: DataSplits, manipulated: Manipulated
         "manipulated_labels": manipulated.train.labels[positions], **noise,
     })
     save_tensors(directory / "forget_sets.safetensors", {f"alpha={a:g}": f for a, f in forget.items()})
+
+
+def mark_selected(runs: pd.DataFrame, originals: list, group: list[str],
+                  min_relative_val_acc: float | None) -> pd.DataFrame:
+    """``runs`` with ``selected`` (the run picked per ``group`` for each original's manipulation and seed,
+    by Goel et al.'s validation-only score) and ``flag_low_val_acc`` columns. ``originals`` need ``label``,
+    ``seed`` and ``val_acc`` (their validation accuracy, the reference of the collapse guard)."""
+    picked = []
+    for original in originals:
+        mine = runs[(runs["manipulation"] == original.label) & (runs["seed"] == original.seed)]
+        if len(mine):
+            picked.append(select_best(mine, group, original.val_acc, min_relative_val_acc))
+    best = pd.concat(picked, ignore_index=True) if picked else runs.iloc[:0]
+    table = runs.copy()
+    table["selected"] = table["run"].isin(best["run"])
+    table["flag_low_val_acc"] = table["run"].isin(set(best.loc[best["flag_low_val_acc"], "run"]))
+    return table
 
 
 AUDIT_FILE = "audit.safetensors"

@@ -17,6 +17,7 @@ import torch
 from ..config import to_dict
 from ..metrics import accuracy
 from ..unlearning import METHODS, Budget, UnlearningTask, method_params, unlearn
+from ..unlearning.runner import selection_and_cost
 from ..unlearning.selection import SelectionScore
 from .experiment import TrainedLanguageOriginal
 from .metrics import TextAudits, text_audits, text_metrics
@@ -72,13 +73,7 @@ def text_unlearning_run(original: TrainedLanguageOriginal, method: str, params: 
         **text_metrics(result.model, original.data, forget, bf16),
         **audits.summary(),
         **{f"before_{key}": value for key, value in (before or {}).items()},
-        "val_acc": score.val_acc,
-        "forget_changed": score.forget_changed,
-        "score": score.score,
-        "unlearn_steps": result.steps,
-        "unlearn_seconds": result.seconds,
-        "unlearn_samples": result.samples_seen,
-        **{f"detail_{key}": value for key, value in result.details.items()},
+        **selection_and_cost(score, result),
     }
     return row, audits
 

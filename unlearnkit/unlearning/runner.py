@@ -13,8 +13,8 @@ from ..config import to_dict
 from ..experiment import TrainedOriginal
 from ..manipulations import forget_sets
 from ..metrics import Predictions, corrective_metrics
-from .base import Budget, method_params, unlearn
-from .selection import forget_predictions, selection_score
+from .base import Budget, UnlearningResult, method_params, unlearn
+from .selection import SelectionScore, forget_predictions, selection_score
 from .task import make_task
 
 
@@ -52,15 +52,16 @@ def unlearn_evaluate_and_audit(original: TrainedOriginal, method: str, params: A
         "n_forget": len(forget),
         **corrective_metrics(predictions, splits, manipulated, forget),
         **audit.row(),
-        "val_acc": score.val_acc,
-        "forget_changed": score.forget_changed,
-        "score": score.score,
-        "unlearn_steps": result.steps,
-        "unlearn_seconds": result.seconds,
-        "unlearn_samples": result.samples_seen,
-        **{f"detail_{key}": value for key, value in result.details.items()},
+        **selection_and_cost(score, result),
     }
     return row, audit
+
+
+def selection_and_cost(score: SelectionScore, result: UnlearningResult) -> dict[str, Any]:
+    """The row's selection score (validation accuracy, changed S_f predictions) and the run's cost."""
+    return {"val_acc": score.val_acc, "forget_changed": score.forget_changed, "score": score.score,
+            "unlearn_steps": result.steps, "unlearn_seconds": result.seconds, "unlearn_samples": result.samples_seen,
+            **{f"detail_{key}": value for key, value in result.details.items()}}
 
 
 def unlearn_and_evaluate(original: TrainedOriginal, method: str, params: Any, alpha: float,
