@@ -283,3 +283,22 @@ def test_trigger_designer_trains_once_per_design_and_reports_the_attack(tmp_path
     reloaded = next(iter(again.lab.outcomes.values()))
     assert reloaded.cache_hit and reloaded.metrics == outcome.metrics, "a trained design loads from the store"
     assert len(again.static_figures()) == 2
+
+
+def test_progress_bars_are_text_in_headless_runs(monkeypatch):
+    """Executed notebooks of ``unlearnkit run`` must not hold widget progress bars nothing can draw; with a
+    frontend the bar is tqdm.auto's (the notebook widget inside a kernel)."""
+    from tqdm.std import tqdm as text_bar
+
+    from unlearnkit import frontend
+
+    class WidgetBar(text_bar):
+        pass
+
+    monkeypatch.setattr(frontend, "auto_bar", WidgetBar)
+    monkeypatch.setenv(frontend.MODE_ENV, "static")
+    with frontend.tqdm(total=1, disable=True) as bar:
+        assert type(bar) is text_bar
+    monkeypatch.setenv(frontend.MODE_ENV, "auto")
+    with frontend.tqdm(total=1, disable=True) as bar:
+        assert type(bar) is WidgetBar

@@ -20,7 +20,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-MODE_ENV = "UNLEARNKIT_EXPLORERS"
+from ..frontend import MODE_ENV
+
 MODES = ("auto", "interactive", "static")
 
 

@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import check_range
 from ..data.core import DatasetInfo, DataSplits
 from ..data.pipeline import normalise, predict_logits
+from ..frontend import tqdm
 from ..metrics import accuracy
 from .appended import appended_poisons
 from .base import MANIPULATIONS, Manipulated, check_size, count_from

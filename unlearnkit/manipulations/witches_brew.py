@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import ConfigError, check_range
 from ..data.core import DatasetInfo, DataSplits
 from ..data.pipeline import TrainingSet, augment
+from ..frontend import tqdm
 from .base import MANIPULATIONS, Manipulated, check_class
 from .crafted import CraftContext, Crafted
 from .gradients import Gradient, cosine, loss_gradient, trainable

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..config import ConfigError, check_range, from_dict, to_dict
 from ..device import pick_device
+from ..frontend import tqdm
 from ..manipulations import forget_sets
 from ..store import ArtifactStore, load_tensors, read_json, save_table, save_tensors, write_json
 from ..text.datasets import TEXT_DATASETS, TextDataConfig, TextSplits

@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..config import to_dict
 from ..expansion import (
@@ -31,6 +30,7 @@ from ..expansion import (
 )
 from ..expansion.base import scores_key
 from ..experiment import TrainedOriginal, new_model
+from ..frontend import tqdm
 from ..manipulations import NearDuplicated, forget_sets, related_positions
 from ..metrics import evaluate
 from ..store import load_model_weights, load_tensors, read_json, save_model, save_table, save_tensors, write_json

@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from ..frontend import tqdm
 from .executors import Cell, Executor, WorkerSpec
 from .table import CellTable
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..config import check_range
 from ..data.core import DatasetInfo
 from ..data.pipeline import TrainingSet, batch_stream
 from ..device import autocast
+from ..frontend import tqdm
 from .schedule import lr_at
 
 

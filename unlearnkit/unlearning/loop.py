@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
-from tqdm.auto import tqdm
 
 from ..data.core import DatasetInfo
 from ..data.pipeline import TrainingSet, batch_stream
 from ..device import autocast
+from ..frontend import tqdm
 from ..training import TrainConfig, lr_at, make_optimizer
 
 
