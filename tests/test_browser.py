@@ -185,12 +185,14 @@ def screenshots() -> Path:
 
 def open_and_run_all(page, jupyterlab, notebook: str, last_output: str, screenshots: Path) -> None:
     """Open ``notebook``, run every cell from the Run menu, wait until an output shows ``last_output``."""
-    page.goto(f"{jupyterlab['base']}/lab/tree/{notebook}?token={jupyterlab['token']}", timeout=120_000)
-    page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(state="visible", timeout=120_000)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
-    started = page.locator(".jp-InputPrompt", has_text="[*]").or_(page.locator(".jp-InputPrompt", has_text="[1]"))
+    # ``reset`` opens a fresh workspace: only this notebook, not the tabs an earlier test left open.
+    page.goto(f"{jupyterlab['base']}/lab/tree/{notebook}?reset&token={jupyterlab['token']}", timeout=120_000)
+    panel = page.locator(".jp-NotebookPanel:visible").first  # the notebook's tab; hidden tabs stay in the page
+    panel.locator(".jp-Notebook").first.wait_for(state="visible", timeout=120_000)
+    panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+    started = panel.locator(".jp-InputPrompt", has_text="[*]").or_(panel.locator(".jp-InputPrompt", has_text="[1]"))
     for _ in range(3):  # a click before the notebook has focus runs nothing: focus it, retry until a cell starts
-        page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+        panel.locator(".jp-Cell").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
         try:
@@ -198,15 +200,15 @@ def open_and_run_all(page, jupyterlab, notebook: str, last_output: str, screensh
             break
         except Exception:
             page.keyboard.press("Escape")
-    done = page.locator(".jp-OutputArea-output", has_text=last_output)
-    tracebacks = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
+    done = panel.locator(".jp-OutputArea-output", has_text=last_output)
+    tracebacks = panel.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
     deadline = time.monotonic() + RUN_ALL_SECONDS
     while not done.count() and not tracebacks.count():
         if page.locator(".jp-Dialog").count():  # a kernel chooser despite autoStartDefaultKernel: take the default
             page.locator(".jp-Dialog .jp-mod-accept").first.click()
         if time.monotonic() > deadline:
             page.screenshot(path=str(screenshots / f"failed-{Path(notebook).stem}.png"))
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             shown = "\n---\n".join(errors.all_inner_texts())[-4000:]
             raise AssertionError(f"{notebook}: {last_output!r} never appeared; stderr outputs:\n{shown}\n"
                                  f"server log:\n{jupyterlab['log'].read_text()[-2000:]}")
