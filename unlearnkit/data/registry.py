@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -40,9 +41,12 @@ class DataConfig:
     test_subset: int | None = None
     seed: int = 0
 
+    datasets: ClassVar = DATASETS
+    """The registry ``name`` is looked up in (the text data sets subclass this config with theirs)."""
+
     def __post_init__(self) -> None:
-        if self.name.lower() not in DATASETS:
-            DATASETS.get(self.name)  # raises with the known names
+        if self.name.lower() not in self.datasets:
+            self.datasets.get(self.name)  # raises with the known names
         check_range("data.val_size", self.val_size, 0)
         for key in ("train_subset", "test_subset"):
             value = getattr(self, key)

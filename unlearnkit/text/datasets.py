@@ -21,12 +21,12 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
-from ..config import ConfigError, check_range
 from ..data.core import carve_validation, take_subset
-from ..data.registry import DatasetNotFoundError
+from ..data.registry import DataConfig, DatasetNotFoundError
 from ..registry import Registry
 from .assets import ROTTEN_TOMATOES, locate
 
@@ -78,28 +78,13 @@ TEXT_DATASETS: Registry[TextLoader] = Registry("text dataset")
 
 
 @dataclass(frozen=True)
-class TextDataConfig:
-    """Which text data set to load and how to split it (as :class:`unlearnkit.data.DataConfig` for images)."""
+class TextDataConfig(DataConfig):
+    """Which text data set to load and how to split it: :class:`unlearnkit.data.DataConfig`'s fields and
+    checks, with the text data sets' registry and defaults."""
 
+    datasets: ClassVar = TEXT_DATASETS
     name: str = "rotten-tomatoes"
-    root: str | None = None
-    download: bool = False
     val_size: int = 500
-    train_subset: int | None = None
-    test_subset: int | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.name.lower() not in TEXT_DATASETS:
-            TEXT_DATASETS.get(self.name)
-        check_range("data.val_size", self.val_size, 0)
-        for key in ("train_subset", "test_subset"):
-            value = getattr(self, key)
-            if value is not None:
-                check_range(f"data.{key}", value, 1)
-        if self.train_subset is not None and self.val_size >= self.train_subset:
-            raise ConfigError(f"data.val_size ({self.val_size}) must be smaller than data.train_subset "
-                              f"({self.train_subset})")
 
 
 @functools.lru_cache(maxsize=2)
